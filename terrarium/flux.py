@@ -1,0 +1,465 @@
+"""Flux agents: an async callable run as a living stream processor.
+
+A flux agent consumes its source through a pump task (so a source that pauses
+is never mistaken for one that ended) and serves perturbations from a bounded
+priority queue in between. Every lifecycle change, accepted perturbation,
+result and error is reflected once into the agent's mirror; the agent never
+knows who, if anyone, is watching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import re
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from terrarium.errors import AgentError, AgentUnavailable, PerturbationTimeout
+from terrarium.mirror import HolographicBuffer
+from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation, PerturbationQueue
+
+AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+OutputPolicy = Literal["block", "drop_oldest", "drop_newest"]
+
+
+class AgentState(StrEnum):
+    DORMANT = "dormant"
+    FLOWING = "flowing"
+    PERTURBED = "perturbed"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+    COLLAPSED = "collapsed"
+
+
+@runtime_checkable
+class Invocable(Protocol):
+    """An agent object: ``invoke(data)`` handles one event (sync or async)."""
+
+    def invoke(self, data: Any) -> Any: ...
+
+
+Handler = Callable[[Any], Any] | Invocable
+
+
+@dataclass
+class FluxConfig:
+    """How a flux agent breathes. Every default is a safe choice for a demo."""
+
+    #: Capacity of the perturbation queue; one more is refused with ``queue_full``.
+    buffer_size: int = 1024
+    #: Seconds a perturbation may wait and run before its caller gets ``timeout``.
+    perturbation_timeout: float = 30.0
+    #: Stop consuming the source after this many source events, then drain and stop.
+    max_events: int | None = None
+    #: Entropy the agent may hold; each event costs ``entropy_cost``. None: unlimited.
+    entropy_budget: float | None = None
+    entropy_cost: float = 1.0
+    #: Entropy released per second, so only sustained bursts exhaust the budget.
+    entropy_decay: float = 0.0
+    #: Source items read ahead by the pump before the source is held back.
+    source_buffer: int = 64
+    #: Capacity of each in-process output subscription (see ``FluxAgent.outputs``).
+    output_buffer: int = 256
+    #: What a full output subscription does: wait, or drop the oldest or newest output.
+    output_policy: OutputPolicy = "block"
+
+    def __post_init__(self) -> None:
+        if self.buffer_size < 1:
+            raise ValueError("buffer_size must be at least 1")
+        if self.perturbation_timeout <= 0:
+            raise ValueError("perturbation_timeout must be positive")
+        if self.max_events is not None and self.max_events < 0:
+            raise ValueError("max_events must be >= 0")
+        if self.entropy_budget is not None and self.entropy_budget <= 0:
+            raise ValueError("entropy_budget must be positive")
+        if self.output_policy not in ("block", "drop_oldest", "drop_newest"):
+            raise ValueError("output_policy must be block, drop_oldest or drop_newest")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCounters:
+    """What the gateway reads to compute metrics; the agent only counts."""
+
+    events: int
+    errors: int
+    queue_depth: int
+    queue_capacity: int
+    temperature: float
+
+
+class FluxAgent:
+    """Wraps a handler as a stream processor with a lifecycle and a perturbation queue."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        agent_id: str,
+        source: AsyncIterable[Any] | None = None,
+        config: FluxConfig | None = None,
+        genus: str | None = None,
+    ) -> None:
+        if not AGENT_ID.match(agent_id):
+            raise ValueError(
+                f"agent id {agent_id!r} must be 1-128 letters, digits, '-', '_' or '.'"
+            )
+        self.id = agent_id
+        self.handler = handler
+        self.config = config or FluxConfig()
+        self.genus = genus if genus is not None else getattr(handler, "genus_name", None)
+        self.mirror = HolographicBuffer(agent_id)
+        self._invoke = self._resolve_invoke(handler)
+        self._source = source
+        self._queue = PerturbationQueue(self.config.buffer_size)
+        self._inbox: asyncio.Queue[Any] | None = None
+        self._work: asyncio.Event | None = None
+        self._lifecycle = AgentState.DORMANT
+        self._busy = False
+        self._run_task: asyncio.Task[None] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        self._source_events = 0
+        self._events = 0
+        self._errors = 0
+        self._entropy = 0.0
+        self._entropy_at = time.monotonic()
+        self._subscribers: list[asyncio.Queue[Any]] = []
+
+    @staticmethod
+    def _resolve_invoke(handler: Handler) -> Callable[[Any], Any]:
+        if isinstance(handler, Invocable):
+            return handler.invoke
+        if callable(handler):
+            return handler
+        raise TypeError("a flux agent needs a callable or an object with invoke(data)")
+
+    def __repr__(self) -> str:
+        return f"<FluxAgent {self.id} {self.state}>"
+
+    # -- state ------------------------------------------------------------------
+
+    @property
+    def state(self) -> AgentState:
+        if self._busy and self._lifecycle is AgentState.FLOWING:
+            return AgentState.PERTURBED
+        return self._lifecycle
+
+    @property
+    def accepting(self) -> bool:
+        return self._lifecycle in (AgentState.DORMANT, AgentState.FLOWING)
+
+    def bind_mirror(self, mirror: HolographicBuffer) -> None:
+        """Give the agent the mirror its gateway configured (before it starts)."""
+        self.mirror = mirror
+
+    def counters(self) -> AgentCounters:
+        own = getattr(self.handler, "temperature", None)
+        if isinstance(own, int | float) and not isinstance(own, bool):
+            temperature = float(own)
+        elif self.config.entropy_budget:
+            temperature = self._current_entropy() / self.config.entropy_budget
+        else:
+            temperature = 0.0
+        return AgentCounters(
+            events=self._events,
+            errors=self._errors,
+            queue_depth=len(self._queue),
+            queue_capacity=self._queue.capacity,
+            temperature=min(1.0, max(0.0, temperature)),
+        )
+
+    def _set_lifecycle(self, state: AgentState) -> None:
+        previous = self._lifecycle
+        if previous is state:
+            return
+        self._lifecycle = state
+        self.mirror.reflect("state", {"state": state.value, "previous": previous.value})
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin flowing on the running loop: the pump reads the source, the run loop serves."""
+        if self._lifecycle is not AgentState.DORMANT:
+            raise RuntimeError(f"agent {self.id} is {self._lifecycle.value}, not dormant")
+        loop = asyncio.get_running_loop()
+        self._work = asyncio.Event()
+        self._inbox = asyncio.Queue(self.config.source_buffer)
+        self._stopped = loop.create_future()
+        self._set_lifecycle(AgentState.FLOWING)
+        self._run_task = loop.create_task(self._run(), name=f"terrarium-run-{self.id}")
+        if self._source is not None:
+            self._pump_task = loop.create_task(self._pump(), name=f"terrarium-pump-{self.id}")
+        if len(self._queue):
+            self._work.set()
+
+    async def stop(self) -> None:
+        """Stop reading the source, serve what is queued, then stop."""
+        if self._lifecycle is AgentState.DORMANT:
+            self._refuse_queued("agent stopped before it started")
+            self._set_lifecycle(AgentState.STOPPED)
+            return
+        if self._lifecycle is AgentState.FLOWING:
+            self._begin_draining()
+        if self._stopped is not None:
+            await asyncio.shield(self._stopped)
+
+    async def kill(self) -> None:
+        """Stop at once: queued perturbations are refused with ``agent_unavailable``."""
+        self._refuse_queued("agent stopped")
+        for task in (self._pump_task, self._run_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._lifecycle not in (AgentState.STOPPED, AgentState.COLLAPSED):
+            self._set_lifecycle(AgentState.STOPPED)
+        self._finish()
+
+    def _begin_draining(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        self._set_lifecycle(AgentState.DRAINING)
+        if self._work is not None:
+            self._work.set()
+
+    def _finish(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    def _collapse(self, error: BaseException) -> None:
+        self._errors += 1
+        self.mirror.reflect(
+            "error",
+            {"error": str(error), "error_type": type(error).__name__, "perturbation_id": None},
+        )
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        self._refuse_queued(f"agent collapsed: {error}")
+        self._set_lifecycle(AgentState.COLLAPSED)
+        if self._run_task is not None and self._run_task is not asyncio.current_task():
+            self._run_task.cancel()
+        self._finish()
+
+    def _refuse_queued(self, reason: str) -> None:
+        for perturbation in self._queue.drain():
+            self._settle(perturbation, error=AgentUnavailable(reason))
+
+    # -- perturbations --------------------------------------------------------------
+
+    def submit(
+        self,
+        data: Any,
+        *,
+        priority: int = DEFAULT_PRIORITY,
+        timeout: float | None = None,
+        by: str | None = None,
+        allow_reentry: bool = False,
+    ) -> Perturbation:
+        """Queue a perturbation now, or raise ``QueueFull``/``AgentUnavailable`` now.
+
+        The returned perturbation's ``future`` resolves with the output, or
+        with the reason it was not served; it always resolves by its deadline.
+        """
+        if not self.accepting:
+            raise AgentUnavailable(f"agent {self.id} is {self._lifecycle.value}")
+        priority = Perturbation.check_priority(priority, allow_reentry=allow_reentry)
+        timeout = Perturbation.check_timeout(timeout) or self.config.perturbation_timeout
+        loop = asyncio.get_running_loop()
+        perturbation = Perturbation(data, priority=priority, timeout=timeout, by=by)
+        self._queue.push(perturbation)
+        perturbation.future = loop.create_future()
+        perturbation.deadline = loop.time() + timeout
+        perturbation.timer = loop.call_at(perturbation.deadline, self._expire, perturbation)
+        self.mirror.reflect(
+            "perturbation",
+            {"perturbation_id": perturbation.id, "priority": priority, "by": by},
+        )
+        if self._work is not None:
+            self._work.set()
+        return perturbation
+
+    async def perturb(self, data: Any, **options: Any) -> Any:
+        """Submit and wait for the output (raises the refusal's ``PerturbationError``)."""
+        perturbation = self.submit(data, **options)
+        assert perturbation.future is not None
+        return await perturbation.future
+
+    def _expire(self, perturbation: Perturbation) -> None:
+        if perturbation.future is None or perturbation.future.done():
+            return
+        self._queue.remove(perturbation)
+        error = PerturbationTimeout(f"no answer within {perturbation.timeout:g} s")
+        self._errors += 1
+        self._reflect_error(error, "PerturbationTimeout", perturbation.id)
+        perturbation.future.set_exception(error)
+
+    def _settle(
+        self,
+        perturbation: Perturbation,
+        output: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        if perturbation.timer is not None:
+            perturbation.timer.cancel()
+        future = perturbation.future
+        if future is None or future.done():
+            return
+        if error is None:
+            future.set_result(output)
+        else:
+            future.set_exception(error)
+
+    def _reflect_error(self, error: BaseException, error_type: str, pid: str | None) -> None:
+        self.mirror.reflect(
+            "error", {"error": str(error), "error_type": error_type, "perturbation_id": pid}
+        )
+
+    # -- the run loop -------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        assert self._source is not None and self._inbox is not None and self._work is not None
+        try:
+            async for item in self._source:
+                await self._inbox.put(item)
+                self._work.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._collapse(error)
+
+    async def _run(self) -> None:
+        assert self._inbox is not None and self._work is not None
+        try:
+            while True:
+                if len(self._queue):
+                    await self._serve_perturbation(self._queue.pop())
+                elif self._lifecycle is AgentState.DRAINING:
+                    break
+                elif not self._inbox.empty():
+                    await self._serve_source(self._inbox.get_nowait())
+                else:
+                    self._work.clear()
+                    await self._work.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._collapse(error)
+            return
+        self._set_lifecycle(AgentState.STOPPED)
+        self._finish()
+
+    async def _call(self, data: Any) -> Any:
+        self._spend_entropy()
+        self._events += 1
+        output = self._invoke(data)
+        if inspect.isawaitable(output):
+            output = await output
+        return output
+
+    async def _serve_perturbation(self, perturbation: Perturbation) -> None:
+        future = perturbation.future
+        if future is None or future.done():
+            return
+        assert perturbation.deadline is not None
+        self._busy = True
+        try:
+            async with asyncio.timeout_at(perturbation.deadline):
+                output = await self._call(perturbation.data)
+        except TimeoutError as error:
+            if asyncio.get_running_loop().time() >= perturbation.deadline:
+                self._expire(perturbation)
+            else:
+                self._fail(perturbation, error)
+        except Exception as error:
+            self._fail(perturbation, error)
+        else:
+            self.mirror.reflect("result", {"output": output, "perturbation_id": perturbation.id})
+            self._settle(perturbation, output)
+            await self._publish(output)
+        finally:
+            self._busy = False
+        self._check_budgets()
+
+    def _fail(self, perturbation: Perturbation, error: Exception) -> None:
+        self._errors += 1
+        self._reflect_error(error, type(error).__name__, perturbation.id)
+        self._settle(perturbation, error=AgentError(type(error).__name__, str(error)))
+
+    async def _serve_source(self, item: Any) -> None:
+        self._source_events += 1
+        try:
+            output = await self._call(item)
+        except Exception as error:
+            self._errors += 1
+            self._reflect_error(error, type(error).__name__, None)
+        else:
+            self.mirror.reflect("result", {"output": output, "perturbation_id": None})
+            await self._publish(output)
+        self._check_budgets()
+
+    def _check_budgets(self) -> None:
+        if self._lifecycle is not AgentState.FLOWING:
+            return
+        max_events = self.config.max_events
+        spent = max_events is not None and self._source_events >= max_events
+        budget = self.config.entropy_budget
+        exhausted = budget is not None and self._current_entropy() >= budget
+        if spent or exhausted:
+            self._begin_draining()
+
+    def _current_entropy(self) -> float:
+        now = time.monotonic()
+        released = (now - self._entropy_at) * self.config.entropy_decay
+        self._entropy = max(0.0, self._entropy - released)
+        self._entropy_at = now
+        return self._entropy
+
+    def _spend_entropy(self) -> None:
+        if self.config.entropy_budget is not None:
+            self._entropy = self._current_entropy() + self.config.entropy_cost
+
+    # -- in-process outputs ---------------------------------------------------------------
+
+    async def _publish(self, output: Any) -> None:
+        for queue in self._subscribers:
+            if not queue.full():
+                queue.put_nowait(output)
+            elif self.config.output_policy == "drop_oldest":
+                queue.get_nowait()
+                queue.put_nowait(output)
+            elif self.config.output_policy == "block":
+                await queue.put(output)
+
+    async def outputs(self) -> AsyncIterator[Any]:
+        """Every output from now on, for in-process consumers (chaining agents, say).
+
+        The subscription holds ``output_buffer`` outputs; when it is full the
+        agent waits (``block``) or drops the oldest or newest, per ``output_policy``.
+        """
+        queue: asyncio.Queue[Any] = asyncio.Queue(self.config.output_buffer)
+        self._subscribers.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.remove(queue)
+
+
+def flux(
+    agent_id: str,
+    *,
+    source: AsyncIterable[Any] | None = None,
+    config: FluxConfig | None = None,
+) -> Callable[[Callable[[Any], Awaitable[Any] | Any]], FluxAgent]:
+    """Decorator form: ``@flux("echo")`` turns a function into a flux agent."""
+
+    def wrap(function: Callable[[Any], Awaitable[Any] | Any]) -> FluxAgent:
+        return FluxAgent(function, agent_id=agent_id, source=source, config=config)
+
+    return wrap

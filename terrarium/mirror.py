@@ -1,0 +1,266 @@
+"""The Reflection's engine: one agent's mirror, fanned out to any number of observers.
+
+``reflect()`` is O(1): it numbers the event, serialises and frames it once,
+drops it into a ring and schedules one flush for the loop iteration. The flush
+walks the observers and writes each one's missing frames as one joined buffer
+(observers with the same lag share it), skips observers whose socket still
+has unsent data, and tells an observer that fell out of the ring what it
+missed (``gap``) or closes it, per policy. Why this shape: PERF-NOTES.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from terrarium.events import PROTOCOL_VERSION, to_json
+
+SlowObserverPolicy = Literal["gap", "close"]
+
+#: Close code for an observer that fell behind under the ``close`` policy.
+CLOSE_TRY_AGAIN_LATER = 1013
+#: Close code when the observed agent is removed.
+CLOSE_AGENT_REMOVED = 4004
+
+Framer = Callable[[bytes], bytes]
+
+
+class Observer(Protocol):
+    """What the mirror needs of a subscriber; a WebSocket in production.
+
+    ``send`` must not block and must not raise for a closed peer (the
+    transport reports closure through ``detach``). ``backlogged`` is true
+    while earlier data has not yet left user space; the observer calls
+    ``HolographicBuffer.wake()`` once it drains.
+    """
+
+    def send(self, data: bytes) -> None: ...
+
+    def backlogged(self) -> bool: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+def plain_frame(payload: bytes) -> bytes:
+    """Newline-delimited JSON: the framing for transports that are not WebSockets."""
+    return payload + b"\n"
+
+
+@dataclass(slots=True, eq=False)
+class _Cursor:
+    observer: Observer
+    next_seq: int
+    open: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Kept payloads after a seq, and the range that was asked for but is gone."""
+
+    payloads: list[bytes]
+    gap: tuple[int, int] | None
+
+
+class HolographicBuffer:
+    """Per-agent mirror: seq numbers, history, a live ring and observer cursors."""
+
+    #: Observers served per loop iteration, so attaches interleave with fan-out.
+    flush_slice = 128
+
+    def __init__(
+        self,
+        agent_id: str,
+        *,
+        history_size: int = 100,
+        observer_queue_size: int = 1024,
+        slow_observer_policy: SlowObserverPolicy = "gap",
+        framer: Framer = plain_frame,
+        snapshot: Callable[[], dict[str, Any]] | None = None,
+        on_observers_changed: Callable[[int], None] | None = None,
+    ) -> None:
+        if history_size < 0 or observer_queue_size < 1:
+            raise ValueError("history_size must be >= 0 and observer_queue_size >= 1")
+        self.agent_id = agent_id
+        self.history_size = history_size
+        self.observer_queue_size = observer_queue_size
+        self.slow_observer_policy: SlowObserverPolicy = slow_observer_policy
+        self._capacity = max(history_size, observer_queue_size)
+        self._frames: list[bytes] = [b""] * self._capacity
+        self._payloads: list[bytes] = [b""] * self._capacity
+        self._last_seq = 0
+        self._framer = framer
+        self._snapshot = snapshot or dict
+        self._on_observers_changed = on_observers_changed
+        self._cursors: dict[Observer, _Cursor] = {}
+        self._pass: list[_Cursor] = []
+        self._pass_pos = 0
+        self._flush_scheduled = False
+        self._dirty = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._prefix = '{"seq":%d,"ts":%r,"agent_id":' + to_json(agent_id) + ',"type":"%s","data":'
+
+    # -- the agent's side ---------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    @property
+    def observer_count(self) -> int:
+        return len(self._cursors)
+
+    def reflect(self, type_: str, data: dict[str, Any] | None = None) -> int:
+        """Number, serialise and frame the event once; schedule a flush. Returns its seq."""
+        seq = self._last_seq + 1
+        body = self._prefix % (seq, time.time(), type_) + to_json(data or {}) + "}"
+        payload = body.encode()
+        slot = seq % self._capacity
+        self._frames[slot] = self._framer(payload)
+        self._payloads[slot] = payload
+        self._last_seq = seq
+        if self._cursors:
+            self._schedule_flush()
+        return seq
+
+    def reflect_threadsafe(self, type_: str, data: dict[str, Any] | None = None) -> None:
+        """Reflect from a worker thread: the event is numbered on the mirror's loop."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the mirror has no observers' loop yet; reflect on the loop")
+        loop.call_soon_threadsafe(self.reflect, type_, data)
+
+    # -- reading what is kept -------------------------------------------------
+
+    def _first_kept(self, keep: int) -> int:
+        return max(1, self._last_seq - keep + 1)
+
+    def replay(self, since: int | None, limit: int | None = None) -> Replay:
+        """History after ``since`` (all kept history when None), oldest first."""
+        first = self._first_kept(self.history_size)
+        start, gap = self._start_after(since, first)
+        stop = self._last_seq if limit is None else min(self._last_seq, start + limit - 1)
+        return Replay([self._payloads[s % self._capacity] for s in range(start, stop + 1)], gap)
+
+    def _start_after(self, since: int | None, first: int) -> tuple[int, tuple[int, int] | None]:
+        if since is None:
+            return first, None
+        start = max(since + 1, 1)
+        if start < first:
+            return first, (start, first - 1)
+        return start, None
+
+    # -- the observers' side ----------------------------------------------------
+
+    def attach(self, observer: Observer, since: int | None = None) -> None:
+        """Register, then send hello, any gap and the history as one write.
+
+        Registration and replay happen in one synchronous step, so no live
+        frame can slip between them out of order.
+        """
+        self._loop = asyncio.get_running_loop()
+        last = self._last_seq
+        self._cursors[observer] = _Cursor(observer, last + 1)
+        hello = {
+            "type": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "agent_id": self.agent_id,
+            "seq": last,
+            "snapshot": self._snapshot(),
+        }
+        parts = [self._framer(to_json(hello).encode())]
+        start, gap = self._start_after(since, self._first_kept(self.history_size))
+        if gap is not None and last >= gap[0]:
+            parts.append(self._gap_frame(*gap))
+        parts.extend(self._frames[s % self._capacity] for s in range(start, last + 1))
+        observer.send(b"".join(parts))
+        self._observers_changed()
+
+    def detach(self, observer: Observer) -> None:
+        cursor = self._cursors.pop(observer, None)
+        if cursor is not None:
+            cursor.open = False
+            self._observers_changed()
+
+    def close_all(self, code: int = CLOSE_AGENT_REMOVED, reason: str = "agent removed") -> None:
+        for cursor in list(self._cursors.values()):
+            self.detach(cursor.observer)
+            cursor.observer.close(code, reason)
+
+    def frame(self, message: dict[str, Any]) -> bytes:
+        """Frame a message that is not an event (``pong``, say) for an observer."""
+        return self._framer(to_json(message).encode())
+
+    def wake(self) -> None:
+        """An observer drained: write what it missed in the next flush."""
+        if self._cursors:
+            self._schedule_flush()
+
+    def _observers_changed(self) -> None:
+        if self._on_observers_changed is not None:
+            self._on_observers_changed(len(self._cursors))
+
+    def _gap_frame(self, first: int, last: int) -> bytes:
+        return self._framer(b'{"type":"gap","from":%d,"to":%d}' % (first, last))
+
+    # -- the flush --------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            self._dirty = True
+            return
+        loop = self._loop
+        if loop is None:
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Serve one slice of observers; continue the pass next iteration if any remain."""
+        if self._pass_pos >= len(self._pass):
+            self._pass = list(self._cursors.values())
+            self._pass_pos = 0
+            self._dirty = False
+        end = self._pass_pos + self.flush_slice
+        todo = self._pass[self._pass_pos : end]
+        self._pass_pos = end
+        self._serve(todo)
+        loop = self._loop
+        if loop is not None and (self._pass_pos < len(self._pass) or self._dirty):
+            loop.call_soon(self._flush)
+        else:
+            self._flush_scheduled = False
+            self._pass = []
+            self._pass_pos = 0
+
+    def _serve(self, cursors: list[_Cursor]) -> None:
+        last = self._last_seq
+        first_live = self._first_kept(self._capacity)
+        capacity = self._capacity
+        frames = self._frames
+        shared: dict[int, bytes] = {}
+        for cursor in cursors:
+            start = cursor.next_seq
+            if not cursor.open or start > last:
+                continue
+            lapped = start < first_live
+            if lapped and self.slow_observer_policy == "close":
+                self.detach(cursor.observer)
+                cursor.observer.close(CLOSE_TRY_AGAIN_LATER, "observer too slow")
+                continue
+            if cursor.observer.backlogged():
+                continue
+            buffer = shared.get(start)
+            if buffer is None:
+                begin = first_live if lapped else start
+                buffer = b"".join([frames[s % capacity] for s in range(begin, last + 1)])
+                if lapped:
+                    buffer = self._gap_frame(start, first_live - 1) + buffer
+                shared[start] = buffer
+            cursor.next_seq = last + 1
+            try:
+                cursor.observer.send(buffer)
+            except Exception:
+                self.detach(cursor.observer)

@@ -1,0 +1,94 @@
+"""Perturbations and the bounded priority queue they wait in.
+
+Higher priority is served first, FIFO within a priority. The queue refuses
+rather than drops: a full queue raises ``QueueFull`` to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from terrarium.errors import BadRequest, QueueFull
+
+DEFAULT_PRIORITY: Final = 100
+#: The top priority, kept for resumed semaphores; clients use 1..199.
+REENTRY_PRIORITY: Final = 200
+
+
+def new_perturbation_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(eq=False, slots=True)
+class Perturbation:
+    """One injected input, with the future its caller waits on."""
+
+    data: Any
+    priority: int = DEFAULT_PRIORITY
+    timeout: float | None = None
+    by: str | None = None
+    id: str = field(default_factory=new_perturbation_id)
+    future: asyncio.Future[Any] | None = None
+    deadline: float | None = None
+    timer: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def check_priority(priority: object, *, allow_reentry: bool = False) -> int:
+        """Validate a client-supplied priority (an int in 1..199)."""
+        top = REENTRY_PRIORITY if allow_reentry else REENTRY_PRIORITY - 1
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise BadRequest("priority must be an integer")
+        if not 1 <= priority <= top:
+            raise BadRequest(f"priority must be between 1 and {top}")
+        return priority
+
+    @staticmethod
+    def check_timeout(timeout: object) -> float | None:
+        if timeout is None:
+            return None
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise BadRequest("timeout must be a number of seconds")
+        if not 0 < timeout < 86400:
+            raise BadRequest("timeout must be positive and under a day")
+        return float(timeout)
+
+
+class PerturbationQueue:
+    """A heap bounded at ``capacity``: priority first, then arrival order."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._heap: list[tuple[int, int, Perturbation]] = []
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, perturbation: Perturbation) -> None:
+        if len(self._heap) >= self.capacity:
+            raise QueueFull(f"perturbation queue is full ({self.capacity} waiting)")
+        heapq.heappush(self._heap, (-perturbation.priority, next(self._order), perturbation))
+
+    def pop(self) -> Perturbation:
+        return heapq.heappop(self._heap)[2]
+
+    def remove(self, perturbation: Perturbation) -> bool:
+        """Take out one waiting perturbation (it timed out); False if it is not waiting."""
+        for index, entry in enumerate(self._heap):
+            if entry[2] is perturbation:
+                self._heap[index] = self._heap[-1]
+                self._heap.pop()
+                heapq.heapify(self._heap)
+                return True
+        return False
+
+    def drain(self) -> list[Perturbation]:
+        """Take everything out, in service order, to refuse it on collapse."""
+        return [heapq.heappop(self._heap)[2] for _ in range(len(self._heap))]

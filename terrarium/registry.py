@@ -1,0 +1,188 @@
+"""The agent registry: owns the agents and their mirrors, and measures them.
+
+The gateway (the Jupyter extension, or any asyncio program) builds one
+registry and hands it to whatever serves the agents. The registry, not the
+agent, ticks ``metabolism`` events, and only while an agent has observers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from terrarium.errors import UnknownAgent
+from terrarium.flux import AgentState, FluxAgent
+from terrarium.metrics import Metabolism, MetabolismMeter
+from terrarium.mirror import (
+    CLOSE_AGENT_REMOVED,
+    Framer,
+    HolographicBuffer,
+    SlowObserverPolicy,
+    plain_frame,
+)
+
+
+@dataclass
+class MirrorSettings:
+    """How every mirror of a registry is built."""
+
+    history_size: int = 100
+    observer_queue_size: int = 1024
+    slow_observer_policy: SlowObserverPolicy = "gap"
+    framer: Framer = plain_frame
+
+
+@dataclass(eq=False)
+class _Entry:
+    agent: FluxAgent
+    meter: MetabolismMeter = field(default_factory=MetabolismMeter)
+    ticker: asyncio.Task[None] | None = None
+
+
+class AgentRegistry:
+    """Register, start, stop, look up and describe agents."""
+
+    def __init__(
+        self,
+        settings: MirrorSettings | None = None,
+        *,
+        metrics_interval: float = 1.0,
+    ) -> None:
+        if metrics_interval <= 0:
+            raise ValueError("metrics_interval must be positive")
+        self.settings = settings or MirrorSettings()
+        self.metrics_interval = metrics_interval
+        self._entries: dict[str, _Entry] = {}
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._entries
+
+    def __iter__(self) -> Iterator[FluxAgent]:
+        return iter([entry.agent for entry in self._entries.values()])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _entry(self, agent_id: str) -> _Entry:
+        try:
+            return self._entries[agent_id]
+        except KeyError:
+            raise UnknownAgent(f"no agent {agent_id!r}") from None
+
+    def get(self, agent_id: str) -> FluxAgent:
+        return self._entry(agent_id).agent
+
+    def mirror(self, agent_id: str) -> HolographicBuffer:
+        return self._entry(agent_id).agent.mirror
+
+    # -- membership -------------------------------------------------------------
+
+    def register(self, agent: FluxAgent, *, start: bool = True) -> FluxAgent:
+        """Adopt an agent: give it a configured mirror, and start it if a loop runs."""
+        if agent.id in self._entries:
+            raise ValueError(f"an agent {agent.id!r} is already registered")
+        if agent.state is not AgentState.DORMANT:
+            raise ValueError(f"agent {agent.id!r} must be dormant to be registered")
+        entry = _Entry(agent)
+        s = self.settings
+        agent.bind_mirror(
+            HolographicBuffer(
+                agent.id,
+                history_size=s.history_size,
+                observer_queue_size=s.observer_queue_size,
+                slow_observer_policy=s.slow_observer_policy,
+                framer=s.framer,
+                snapshot=lambda: self.snapshot(agent.id),
+                on_observers_changed=lambda count: self._observers_changed(entry, count),
+            )
+        )
+        self._entries[agent.id] = entry
+        if start:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop()
+                agent.start()
+        return agent
+
+    async def unregister(self, agent_id: str) -> None:
+        """Stop the agent (queued perturbations refused) and close its observers with 4004."""
+        entry = self._entries.pop(agent_id, None)
+        if entry is None:
+            raise UnknownAgent(f"no agent {agent_id!r}")
+        await entry.agent.kill()
+        self._stop_ticker(entry)
+        entry.agent.mirror.close_all(CLOSE_AGENT_REMOVED, "agent removed")
+
+    async def start(self, agent_id: str) -> None:
+        self.get(agent_id).start()
+
+    async def stop(self, agent_id: str) -> None:
+        await self.get(agent_id).stop()
+
+    async def close(self) -> None:
+        """Unregister every agent: the gateway is shutting down."""
+        for agent_id in list(self._entries):
+            await self.unregister(agent_id)
+
+    # -- description --------------------------------------------------------------
+
+    def metabolism(self, agent_id: str) -> Metabolism:
+        entry = self._entry(agent_id)
+        agent = entry.agent
+        return entry.meter.read(agent.counters(), agent.state.value, agent.mirror.observer_count)
+
+    def status(self, agent_id: str) -> dict[str, Any]:
+        """The protocol's STATUS object."""
+        agent = self.get(agent_id)
+        vitals = self.metabolism(agent_id)
+        return {
+            "id": agent.id,
+            "genus": agent.genus,
+            "state": agent.state.value,
+            "seq": agent.mirror.last_seq,
+            "observers": agent.mirror.observer_count,
+            "events": agent.counters().events,
+            "pressure": vitals.pressure,
+            "flow": vitals.flow,
+            "temperature": vitals.temperature,
+            "turbulence": vitals.turbulence,
+            "queue_depth": vitals.queue_depth,
+            "pending_semaphores": 0,
+            "commands": [],
+        }
+
+    def statuses(self) -> list[dict[str, Any]]:
+        return [self.status(agent_id) for agent_id in self._entries]
+
+    def snapshot(self, agent_id: str) -> dict[str, Any]:
+        """What a new observer needs without history: status, vitals, pending decisions."""
+        status = self.status(agent_id)
+        status["pending"] = []
+        return status
+
+    # -- metabolism ticks ------------------------------------------------------------
+
+    def _observers_changed(self, entry: _Entry, count: int) -> None:
+        if count and entry.ticker is None and entry.agent.id in self._entries:
+            entry.ticker = asyncio.get_running_loop().create_task(
+                self._tick(entry), name=f"terrarium-metabolism-{entry.agent.id}"
+            )
+        elif not count:
+            self._stop_ticker(entry)
+
+    @staticmethod
+    def _stop_ticker(entry: _Entry) -> None:
+        if entry.ticker is not None:
+            entry.ticker.cancel()
+            entry.ticker = None
+
+    async def _tick(self, entry: _Entry) -> None:
+        agent = entry.agent
+        while True:
+            await asyncio.sleep(self.metrics_interval)
+            vitals = entry.meter.read(
+                agent.counters(), agent.state.value, agent.mirror.observer_count
+            )
+            agent.mirror.reflect("metabolism", vitals.as_dict())
