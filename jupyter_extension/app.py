@@ -1,0 +1,251 @@
+"""``TerrariumApp``: the Jupyter server extension, and the ``jupyter terrarium`` command.
+
+The app builds one ``AgentRegistry`` from its traits, loads the configured
+agents into it, and injects it into every handler through handler kwargs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
+from prometheus_client import REGISTRY
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, validate
+
+import terrarium
+from jupyter_extension.context import TerrariumContext
+from jupyter_extension.handlers.observe import ObserveHandler
+from jupyter_extension.handlers.page import DashboardHandler
+from jupyter_extension.handlers.perturb import PerturbHandler
+from jupyter_extension.handlers.rest import (
+    AgentHandler,
+    AgentsHandler,
+    EventsHandler,
+    HealthHandler,
+    PerturbRestHandler,
+)
+from jupyter_extension.loading import AgentLoadError, agents_from_entry_points, agents_from_spec
+from jupyter_extension.prometheus import TerrariumCollector
+from jupyter_extension.wire import text_frame
+from terrarium.demo import demo_agents, firehose_agent
+from terrarium.flux import AgentState, FluxAgent
+from terrarium.registry import AgentRegistry, MirrorSettings
+
+HERE = Path(__file__).parent
+AUDIT_SCHEMA_ID = "https://terrarium.dev/events/perturbation"
+#: Path segment for agent ids, genus and command names (PROTOCOL.md).
+SEGMENT = r"([A-Za-z0-9._-]{1,128})"
+
+
+class TerrariumApp(ExtensionApp):
+    """Serve flux agents: the Reflection, the Beam, the REST routes and the dashboard."""
+
+    name = "terrarium"
+    description = "Watch and steer live agents: Terrarium's gateway on Jupyter Server."
+    extension_url = "/terrarium/"
+    load_other_extensions = True
+    static_paths = List(Unicode(), [str(HERE / "static")]).tag(config=True)
+
+    agents = List(
+        Unicode(),
+        help="""Agents to serve, as 'module:factory' strings. A factory returns a
+        FluxAgent or a list of them. Agents from the 'terrarium.agents' entry-point
+        group are loaded as well.""",
+    ).tag(config=True)
+
+    load_entry_points = Bool(
+        True, help="Also load the agents of every installed 'terrarium.agents' entry point."
+    ).tag(config=True)
+
+    demo_agents = Bool(
+        False,
+        help="""Serve the demo agents echo, heartbeat and slow. On for
+        'jupyter terrarium', off when the extension is loaded into another server.""",
+    ).tag(config=True)
+
+    bench_agents = Bool(
+        False, help="Serve the bench agent 'firehose' (PROTOCOL.md section 6)."
+    ).tag(config=True)
+
+    history_size = Int(
+        100, help="Events each mirror keeps for replay to new observers (the ghost)."
+    ).tag(config=True)
+
+    observer_queue_size = Int(
+        1024,
+        help="""Events an observer may fall behind before it is treated as slow:
+        it then gets a 'gap' frame or is closed, per slow_observer_policy.""",
+    ).tag(config=True)
+
+    slow_observer_policy = Enum(
+        ["gap", "close"],
+        "gap",
+        help="""What happens to an observer that falls more than observer_queue_size
+        events behind: 'gap' drops what it missed and says so, 'close' closes with 1013.""",
+    ).tag(config=True)
+
+    public_observe = Bool(
+        True,
+        help="""Let anyone who can reach the server observe (the observe socket, the
+        read routes and the dashboard). Off: a Jupyter login with 'read' on 'terrarium'.""",
+    ).tag(config=True)
+
+    max_message_size = Int(
+        1024 * 1024,
+        help="Largest perturb frame or REST body, in bytes; a larger frame closes with 1009.",
+    ).tag(config=True)
+
+    perturb_rate_limit = Float(
+        1000.0,
+        help="""Perturbations per second per WebSocket connection (and per user on
+        REST), with an equal burst; beyond it, 'rate_limited'. 0 turns the limit off.""",
+    ).tag(config=True)
+
+    metrics_interval = Float(
+        1.0, help="Seconds between 'metabolism' events while an agent has observers."
+    ).tag(config=True)
+
+    @validate("history_size")
+    def _check_history_size(self, proposal: dict[str, Any]) -> int:
+        return _at_least(proposal, 0)
+
+    @validate("observer_queue_size", "max_message_size")
+    def _check_positive_int(self, proposal: dict[str, Any]) -> int:
+        return _at_least(proposal, 1)
+
+    @validate("perturb_rate_limit")
+    def _check_rate(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("perturb_rate_limit must be >= 0 (0 turns it off)")
+        return float(proposal["value"])
+
+    @validate("metrics_interval")
+    def _check_interval(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("metrics_interval must be positive")
+        return float(proposal["value"])
+
+    # -- set-up ---------------------------------------------------------------
+
+    @property
+    def server(self) -> ServerApp:
+        assert self.serverapp is not None, "the extension is not linked to a server yet"
+        return self.serverapp
+
+    def initialize_settings(self) -> None:
+        self.registry = AgentRegistry(
+            MirrorSettings(
+                history_size=self.history_size,
+                observer_queue_size=self.observer_queue_size,
+                slow_observer_policy="close" if self.slow_observer_policy == "close" else "gap",
+                framer=text_frame,
+            ),
+            metrics_interval=self.metrics_interval,
+        )
+        self.context = TerrariumContext(
+            registry=self.registry,
+            public_observe=self.public_observe,
+            max_message_size=self.max_message_size,
+            perturb_rate_limit=self.perturb_rate_limit,
+            version=terrarium.__version__,
+            audit=self._audit,
+        )
+        event_logger = self.server.event_logger
+        assert event_logger is not None
+        if AUDIT_SCHEMA_ID not in event_logger.schemas.schema_ids:
+            event_logger.register_event_schema(HERE / "schemas" / "perturbation.yaml")
+        self.collector = TerrariumCollector(self.registry)
+        REGISTRY.register(self.collector)
+        page_config = self.server.web_app.settings.setdefault("page_config_data", {})
+        page_config["terrarium"] = {"version": terrarium.__version__, "protocol": 1}
+        for agent in self._configured_agents():
+            self.registry.register(agent)
+        self.log.info("Terrarium serves %d agents: %s", len(self.registry), self._agent_ids())
+
+    def _configured_agents(self) -> list[FluxAgent]:
+        agents: list[FluxAgent] = []
+        if self.demo_agents:
+            agents.extend(demo_agents())
+        if self.bench_agents:
+            agents.append(firehose_agent())
+        for spec in self.agents:
+            try:
+                agents.extend(agents_from_spec(spec))
+            except AgentLoadError as error:
+                self.log.error("Terrarium could not load agents %s", error)
+        if self.load_entry_points:
+            for _name, found in agents_from_entry_points():
+                if isinstance(found, AgentLoadError):
+                    self.log.error("Terrarium could not load entry point %s", found)
+                else:
+                    agents.extend(found)
+        unique: dict[str, FluxAgent] = {}
+        for agent in agents:
+            if agent.id in unique:
+                self.log.error("Terrarium: two agents are named %r; keeping the first", agent.id)
+            else:
+                unique[agent.id] = agent
+        return list(unique.values())
+
+    def _agent_ids(self) -> str:
+        return ", ".join(agent.id for agent in self.registry) or "(none)"
+
+    def _audit(self, record: dict[str, Any]) -> None:
+        event_logger = self.server.event_logger
+        if event_logger is not None:
+            event_logger.emit(schema_id=AUDIT_SCHEMA_ID, data=record)
+
+    def initialize_handlers(self) -> None:
+        kwargs = {"context": self.context}
+        base = "terrarium"
+        self.handlers.extend(
+            [
+                (rf"/{base}/?", DashboardHandler, kwargs),
+                (rf"/{base}/observe/{SEGMENT}", ObserveHandler, kwargs),
+                (rf"/{base}/perturb/{SEGMENT}", PerturbHandler, kwargs),
+                (rf"/{base}/api/agents", AgentsHandler, kwargs),
+                (rf"/{base}/api/agents/{SEGMENT}", AgentHandler, kwargs),
+                (rf"/{base}/api/agents/{SEGMENT}/events", EventsHandler, kwargs),
+                (rf"/{base}/api/agents/{SEGMENT}/perturb", PerturbRestHandler, kwargs),
+                (rf"/{base}/api/health", HealthHandler, kwargs),
+            ]
+        )
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start agents registered before the event loop ran (``jupyter terrarium``)."""
+        for agent in self.registry:
+            if agent.state is AgentState.DORMANT:
+                agent.start()
+
+    async def stop_extension(self) -> None:
+        await self.registry.close()
+        REGISTRY.unregister(self.collector)
+
+
+def _at_least(proposal: dict[str, Any], floor: int) -> int:
+    value = int(proposal["value"])
+    if value < floor:
+        raise TraitError(f"{proposal['trait'].name} must be at least {floor}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``jupyter terrarium``: a Jupyter server with the demo agents, opened on the dashboard."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    defaults = ["--TerrariumApp.demo_agents=True"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        print(
+            "[terrarium] WARNING: running as root; starting Jupyter with allow_root. "
+            "Prefer an unprivileged user where you can.",
+            file=sys.stderr,
+        )
+        defaults.append("--ServerApp.allow_root=True")
+    TerrariumApp.launch_instance(defaults + args)  # type: ignore[no-untyped-call]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""What every Terrarium handler is given: the registry and the gateway's settings.
+
+Built once by ``TerrariumApp`` and injected through handler kwargs, so no
+handler reaches for a global.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from terrarium.registry import AgentRegistry
+
+AUTH_RESOURCE = "terrarium"
+
+
+@dataclass
+class TerrariumContext:
+    registry: AgentRegistry
+    public_observe: bool = True
+    max_message_size: int = 1024 * 1024
+    perturb_rate_limit: float = 1000.0
+    version: str = "0"
+    #: Records an accepted perturbation for audit (a Jupyter Event); set by the app.
+    audit: Callable[[dict[str, Any]], None] = field(default=lambda record: None)
+    #: Token buckets for REST perturbations, one per user.
+    rest_buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def bucket(self) -> TokenBucket:
+        return TokenBucket(self.perturb_rate_limit)
+
+    def rest_bucket(self, user: str) -> TokenBucket:
+        bucket = self.rest_buckets.get(user)
+        if bucket is None:
+            bucket = self.rest_buckets[user] = self.bucket()
+        return bucket
+
+
+class TokenBucket:
+    """``rate`` requests per second with a burst of ``rate``; a rate of 0 never limits."""
+
+    __slots__ = ("_at", "_tokens", "rate")
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = rate
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        self._tokens = min(self.rate, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

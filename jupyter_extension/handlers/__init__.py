@@ -1,0 +1,1 @@
+"""Tornado handlers of the Terrarium extension, one module per door."""

@@ -1,0 +1,108 @@
+"""What the Terrarium handlers share: the injected context, read access and JSON errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from jupyter_extension.context import AUTH_RESOURCE, TerrariumContext
+from terrarium.errors import UnknownAgent
+from terrarium.events import to_json
+from terrarium.flux import FluxAgent
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "agent_unavailable",
+    504: "timeout",
+}
+
+
+class ApiError(web.HTTPError):
+    """An error with the protocol's ``{"error": CODE, "message": ...}`` body."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(status, log_message=message.replace("%", "%%"))
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+class TerrariumMixin(ExtensionHandlerMixin):
+    """Gives a handler the context and the read-access rule of ``public_observe``."""
+
+    auth_resource = AUTH_RESOURCE
+    context: TerrariumContext
+
+    def initialize(self, name: str, *args: Any, context: TerrariumContext, **kwargs: Any) -> None:
+        super().initialize(name, *args, **kwargs)
+        self.context = context
+
+    async def check_read_access(self: Any) -> None:
+        """Public when ``public_observe`` is on; otherwise a login with ``read`` on terrarium."""
+        if self.context.public_observe:
+            return
+        user = self.current_user
+        if user is None:
+            raise ApiError(
+                403, "forbidden", "observing needs a Jupyter login (public_observe is off)"
+            )
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, "read", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise ApiError(403, "forbidden", f"not authorized to read {AUTH_RESOURCE}")
+
+    def find_agent(self, agent_id: str) -> FluxAgent:
+        try:
+            return self.context.registry.get(agent_id)
+        except UnknownAgent:
+            raise ApiError(404, "unknown_agent", f"no agent {agent_id!r}") from None
+
+    def username(self: Any) -> str | None:
+        user = self.current_user
+        return getattr(user, "username", None) if user is not None else None
+
+
+class TerrariumAPIHandler(TerrariumMixin, APIHandler):
+    """JSON routes: every error, Jupyter's own 403s included, in the protocol's shape."""
+
+    def write_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(to_json(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ApiError):
+            body = {"error": error.code, "message": error.message, **error.extra}
+        elif isinstance(error, web.HTTPError):
+            message = error.log_message or error.reason or self._reason
+            body = {"error": _CODES.get(status_code, "error"), "message": message}
+        else:
+            body = {"error": "internal_error", "message": "unexpected server error"}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def json_body(self) -> Any:
+        limit = self.context.max_message_size
+        if len(self.request.body) > limit:
+            raise ApiError(413, "too_large", f"request body exceeds {limit} bytes")
+        try:
+            return json.loads(self.request.body or b"null")
+        except ValueError as error:
+            raise ApiError(400, "bad_request", f"body is not JSON: {error}") from None
+
+
+__all__ = ["ApiError", "JupyterHandler", "TerrariumAPIHandler", "TerrariumMixin"]

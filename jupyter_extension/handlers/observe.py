@@ -1,0 +1,69 @@
+"""The Reflection: ``GET {base}terrarium/observe/{agent_id}?since=N`` (WebSocket).
+
+Read-only. The handler attaches a ``WebSocketObserver`` to the agent's mirror
+and otherwise only answers ``ping``; nothing an observer sends reaches the agent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado.websocket import WebSocketHandler
+
+from jupyter_extension.handlers.base import ApiError, TerrariumMixin
+from jupyter_extension.wire import WebSocketObserver, cap_send_buffer, stream_of
+from terrarium.mirror import HolographicBuffer
+
+_PONG = {"type": "pong"}
+
+
+def parse_since(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        since = int(value)
+    except ValueError:
+        raise ApiError(400, "bad_request", "since must be a whole number >= 0") from None
+    if since < 0:
+        raise ApiError(400, "bad_request", "since must be a whole number >= 0")
+    return since
+
+
+class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+    mirror: HolographicBuffer | None = None
+    observer: WebSocketObserver | None = None
+    since: int | None = None
+
+    @allow_unauthenticated
+    async def get(self, agent_id: str, *args: Any, **kwargs: Any) -> None:
+        await self.check_read_access()
+        self.mirror = self.find_agent(agent_id).mirror
+        self.since = parse_since(self.get_query_argument("since", None))
+        await super().get(agent_id, *args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        assert self.mirror is not None
+        stream = stream_of(self)
+        cap_send_buffer(stream)
+        self.observer = WebSocketObserver(self, stream, self.mirror)
+        self.mirror.attach(self.observer, self.since)
+
+    def on_message(self, message: str | bytes) -> None:
+        """Answer ``ping``; ignore anything else (the Reflection is read-only)."""
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            return
+        if isinstance(frame, dict) and frame.get("type") == "ping" and self.observer:
+            assert self.mirror is not None
+            self.observer.send(self.mirror.frame(_PONG))
+
+    def on_close(self) -> None:
+        if self.mirror is not None and self.observer is not None:
+            self.mirror.detach(self.observer)
+        self.observer = None

@@ -1,0 +1,31 @@
+"""``GET {base}terrarium/``: a live page of every agent, fed by the observe streams."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import JupyterHandler
+from tornado.httputil import url_concat
+
+from jupyter_extension.handlers.base import TerrariumMixin
+
+
+class DashboardHandler(TerrariumMixin, JupyterHandler):
+    @allow_unauthenticated
+    async def get(self) -> None:
+        if not self.context.public_observe and self.current_user is None:
+            login = self.get_login_url()
+            self.redirect(url_concat(login, {"next": self.request.uri or ""}))
+            return
+        await self.check_read_access()
+        config = {
+            "baseUrl": self.base_url,
+            "version": self.context.version,
+            "staticUrl": self.static_url_prefix,
+        }
+        template = files("jupyter_extension").joinpath("static", "dashboard.html").read_text()
+        page = template.replace("{{ config }}", json.dumps(config).replace("</", "<\\/"))
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)

@@ -1,0 +1,123 @@
+"""The Beam: ``GET {base}terrarium/perturb/{agent_id}`` (WebSocket).
+
+Authenticated injection into the agent's priority queue. Each request frame
+is answered exactly once, by id: a result, or an error with the protocol's
+code. Requests are submitted at once and answered when their future settles,
+so several may be in flight on one socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from jupyter_extension.context import TokenBucket
+from jupyter_extension.handlers.base import TerrariumMixin
+from terrarium.errors import AgentUnavailable, BadRequest, PerturbationError, RateLimited
+from terrarium.events import to_json
+from terrarium.flux import FluxAgent
+from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
+
+
+def parse_request(raw: str | bytes) -> tuple[Any, dict[str, Any]]:
+    """Validate a Beam frame; returns its id and the frame, or raises ``BadRequest``.
+
+    The id is extracted before anything else is checked, so even a frame with
+    a bad priority is answered under its own id.
+    """
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        raise BadRequest("frame is not JSON") from None
+    if not isinstance(frame, dict):
+        raise BadRequest("frame must be a JSON object")
+    return frame.get("id"), frame
+
+
+def check_request(frame: dict[str, Any]) -> tuple[int, float | None]:
+    if not isinstance(frame.get("id"), str):
+        raise BadRequest("id must be a string (your correlation id)")
+    if "data" not in frame:
+        raise BadRequest("missing data")
+    priority = Perturbation.check_priority(frame.get("priority", DEFAULT_PRIORITY))
+    return priority, Perturbation.check_timeout(frame.get("timeout"))
+
+
+def error_reply(cid: Any, error: PerturbationError) -> dict[str, Any]:
+    return {"type": "error", "id": cid, "code": error.code, "message": str(error)}
+
+
+class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+    agent: FluxAgent | None = None
+    bucket: TokenBucket | None = None
+
+    @property
+    def max_message_size(self) -> int:
+        return self.context.max_message_size
+
+    @ws_authenticated
+    @authorized("execute")  # type: ignore[untyped-decorator]
+    async def get(  # type: ignore[override]
+        self, agent_id: str, *args: Any, **kwargs: Any
+    ) -> None:
+        self.agent = self.find_agent(agent_id)
+        self.bucket = self.context.bucket()
+        await super().get(agent_id, *args, **kwargs)
+
+    def on_message(self, message: str | bytes) -> None:
+        cid: Any = None
+        try:
+            cid, frame = parse_request(message)
+            if not isinstance(cid, str):
+                cid = None
+            assert self.bucket is not None and self.agent is not None
+            if not self.bucket.take():
+                raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
+            priority, timeout = check_request(frame)
+            perturbation = self.agent.submit(
+                frame["data"], priority=priority, timeout=timeout, by=self.username()
+            )
+        except PerturbationError as error:
+            self.reply(error_reply(cid, error))
+            return
+        self.context.audit(
+            {
+                "agent_id": self.agent.id,
+                "perturbation_id": perturbation.id,
+                "priority": priority,
+                "by": perturbation.by,
+                "via": "websocket",
+            }
+        )
+        assert perturbation.future is not None
+        perturbation.future.add_done_callback(
+            lambda future: self.answer(cid, perturbation.id, future)
+        )
+
+    def answer(self, cid: str, perturbation_id: str, future: asyncio.Future[Any]) -> None:
+        error = AgentUnavailable("cancelled") if future.cancelled() else future.exception()
+        if error is None:
+            self.reply(
+                {
+                    "type": "result",
+                    "id": cid,
+                    "perturbation_id": perturbation_id,
+                    "output": future.result(),
+                }
+            )
+        elif isinstance(error, PerturbationError):
+            self.reply(error_reply(cid, error))
+        else:
+            self.reply({"type": "error", "id": cid, "code": "agent_error", "message": str(error)})
+
+    def reply(self, message: dict[str, Any]) -> None:
+        try:
+            self.write_message(to_json(message))
+        except WebSocketClosedError:
+            self.log.debug("perturb socket closed before its reply %s", message.get("id"))

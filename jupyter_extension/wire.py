@@ -1,0 +1,91 @@
+"""WebSocket framing for the mirror, and the one place that touches Tornado's stream.
+
+The mirror frames each event once as an RFC 6455 text frame and writes the
+same bytes to every observer's ``IOStream``. Tornado exposes the stream only
+as ``handler.ws_connection.stream``; ``stream_of`` is the single reader of
+that attribute, and a test fails loudly if Tornado moves it.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Protocol
+
+from tornado.iostream import IOStream
+from tornado.websocket import WebSocketHandler
+
+from terrarium.mirror import HolographicBuffer
+
+#: Kernel send buffer per observer socket: bounds what a stalled reader costs the kernel.
+OBSERVER_SNDBUF = 128 * 1024
+
+_TEXT = 0x81  # FIN + text opcode
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, uncompressed server-to-client text frame."""
+    length = len(payload)
+    if length < 126:
+        return struct.pack("!BB", _TEXT, length) + payload
+    if length < 65536:
+        return struct.pack("!BBH", _TEXT, 126, length) + payload
+    return struct.pack("!BBQ", _TEXT, 127, length) + payload
+
+
+def stream_of(handler: WebSocketHandler) -> IOStream:
+    """The open WebSocket's stream (Tornado keeps it on ``ws_connection``)."""
+    connection = handler.ws_connection
+    stream = getattr(connection, "stream", None)
+    if not isinstance(stream, IOStream):
+        raise RuntimeError("tornado's WebSocket connection no longer exposes its IOStream")
+    return stream
+
+
+def cap_send_buffer(stream: IOStream, size: int = OBSERVER_SNDBUF) -> None:
+    sock = stream.socket
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
+class _Closable(Protocol):
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+class WebSocketObserver:
+    """A mirror observer writing pre-framed bytes straight to a WebSocket's stream."""
+
+    __slots__ = ("_handler", "_mirror", "_stream", "_waiting")
+
+    def __init__(self, handler: _Closable, stream: IOStream, mirror: HolographicBuffer) -> None:
+        self._handler = handler
+        self._stream = stream
+        self._mirror = mirror
+        self._waiting = False
+
+    def send(self, data: bytes) -> None:
+        stream = self._stream
+        if stream.closed():
+            return
+        future = stream.write(data)
+        if stream.writing() and not self._waiting:
+            self._waiting = True
+            future.add_done_callback(self._drained)
+
+    def _drained(self, _: object) -> None:
+        self._waiting = False
+        if not self._stream.closed():
+            self._mirror.wake()
+
+    def backlogged(self) -> bool:
+        if not self._stream.writing():
+            return False
+        if not self._waiting:
+            # Data we did not write (a ping, a pong) is pending: an empty write
+            # resolves once everything before it has left, and wakes us then.
+            self._waiting = True
+            self._stream.write(b"").add_done_callback(self._drained)
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        self._handler.close(code, reason)
