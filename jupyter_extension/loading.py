@@ -6,6 +6,8 @@ A factory is any callable that returns a ``FluxAgent`` or an iterable of them.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import Any
@@ -38,9 +40,14 @@ def _agents_from(spec: str, factory: Any) -> list[FluxAgent]:
 
 
 def load_factory(spec: str) -> Callable[[], Any]:
+    """Import ``module:factory``; modules beside the working directory are found too,
+    as with ``python -m`` or uvicorn, so ``my_agents.py`` next to you just works."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise AgentLoadError(f"{spec!r}: expected 'module:factory'")
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:

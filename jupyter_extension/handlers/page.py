@@ -7,6 +7,8 @@ from importlib.resources import files
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
+from tornado.escape import xhtml_escape
 from tornado.httputil import url_concat
 
 from jupyter_extension.handlers.base import TerrariumMixin
@@ -20,12 +22,11 @@ class DashboardHandler(TerrariumMixin, JupyterHandler):
             self.redirect(url_concat(login, {"next": self.request.uri or ""}))
             return
         await self.check_read_access()
-        config = {
-            "baseUrl": self.base_url,
-            "version": self.context.version,
-            "staticUrl": self.static_url_prefix,
-        }
+        config = {"baseUrl": self.base_url, "version": self.context.version}
         template = files("jupyter_extension").joinpath("static", "dashboard.html").read_text()
-        page = template.replace("{{ config }}", json.dumps(config).replace("</", "<\\/"))
+        script = url_path_join(self.static_url_prefix, "dashboard.js")
+        page = template.replace("{{ config }}", json.dumps(config).replace("</", "<\\/")).replace(
+            "{{ script }}", xhtml_escape(script)
+        )
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(page)
