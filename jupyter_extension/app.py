@@ -11,16 +11,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from prometheus_client import REGISTRY
-from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 import terrarium
 from jupyter_extension.context import TerrariumContext
 from jupyter_extension.handlers.observe import ObserveHandler
 from jupyter_extension.handlers.page import DashboardHandler
 from jupyter_extension.handlers.perturb import PerturbHandler
+from jupyter_extension.handlers.prism import CommandHandler, GenusHandler, OpenAPIHandler
+from jupyter_extension.handlers.purgatory import (
+    CancelHandler,
+    PendingHandler,
+    ResolveHandler,
+    TokenHandler,
+)
 from jupyter_extension.handlers.rest import (
     AgentHandler,
     AgentsHandler,
@@ -33,7 +41,9 @@ from jupyter_extension.prometheus import TerrariumCollector
 from jupyter_extension.wire import text_frame
 from terrarium.demo import demo_agents, firehose_agent
 from terrarium.flux import AgentState, FluxAgent
+from terrarium.grammar import Grammar
 from terrarium.registry import AgentRegistry, MirrorSettings
+from terrarium.token_store import MemoryTokenStore, SQLiteTokenStore, TokenStore
 
 HERE = Path(__file__).parent
 AUDIT_SCHEMA_ID = "https://terrarium.dev/events/perturbation"
@@ -105,6 +115,22 @@ class TerrariumApp(ExtensionApp):
         REST), with an equal burst; beyond it, 'rate_limited'. 0 turns the limit off.""",
     ).tag(config=True)
 
+    purgatory_store = Enum(
+        ["sqlite", "memory"],
+        "sqlite",
+        help="""Where semaphore tokens are kept: 'sqlite' (survives restarts, at
+        purgatory_path) or 'memory' (gone with the server).""",
+    ).tag(config=True)
+
+    purgatory_path = Unicode(
+        help="""SQLite file of semaphore tokens. Default: terrarium/purgatory.sqlite
+        under the Jupyter data directory.""",
+    ).tag(config=True)
+
+    @default("purgatory_path")
+    def _default_purgatory_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "terrarium" / "purgatory.sqlite")
+
     metrics_interval = Float(
         1.0, help="Seconds between 'metabolism' events while an agent has observers."
     ).tag(config=True)
@@ -145,6 +171,7 @@ class TerrariumApp(ExtensionApp):
                 framer=text_frame,
             ),
             metrics_interval=self.metrics_interval,
+            token_store=self._token_store(),
         )
         self.context = TerrariumContext(
             registry=self.registry,
@@ -164,7 +191,15 @@ class TerrariumApp(ExtensionApp):
         page_config["terrarium"] = {"version": terrarium.__version__, "protocol": 1}
         for agent in self._configured_agents():
             self.registry.register(agent)
+        if self.demo_agents and Grammar.genus_name not in self.registry.prism:
+            self.registry.prism.register(Grammar())
         self.log.info("Terrarium serves %d agents: %s", len(self.registry), self._agent_ids())
+
+    def _token_store(self) -> TokenStore:
+        if self.purgatory_store == "memory":
+            return MemoryTokenStore()
+        self.log.info("Terrarium keeps semaphore tokens in %s", self.purgatory_path)
+        return SQLiteTokenStore(self.purgatory_path)
 
     def _configured_agents(self) -> list[FluxAgent]:
         agents: list[FluxAgent] = []
@@ -212,6 +247,19 @@ class TerrariumApp(ExtensionApp):
                 (rf"/{base}/api/agents/{SEGMENT}/events", EventsHandler, kwargs),
                 (rf"/{base}/api/agents/{SEGMENT}/perturb", PerturbRestHandler, kwargs),
                 (rf"/{base}/api/health", HealthHandler, kwargs),
+                (rf"/{base}/api/purgatory/{SEGMENT}/pending", PendingHandler, kwargs),
+                (rf"/{base}/api/purgatory/{SEGMENT}/resolve/{SEGMENT}", ResolveHandler, kwargs),
+                (rf"/{base}/api/purgatory/{SEGMENT}/cancel/{SEGMENT}", CancelHandler, kwargs),
+                (rf"/{base}/api/purgatory/{SEGMENT}/{SEGMENT}", TokenHandler, kwargs),
+            ]
+        )
+
+        # Last: ``api/{genus}`` must not shadow the fixed routes above.
+        self.handlers.extend(
+            [
+                (rf"/{base}/api/openapi.json", OpenAPIHandler, kwargs),
+                (rf"/{base}/api/{SEGMENT}", GenusHandler, kwargs),
+                (rf"/{base}/api/{SEGMENT}/{SEGMENT}", CommandHandler, kwargs),
             ]
         )
 
@@ -223,6 +271,7 @@ class TerrariumApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         await self.registry.close()
+        self.registry.token_store.close()
         REGISTRY.unregister(self.collector)
 
 

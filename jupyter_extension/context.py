@@ -25,7 +25,7 @@ class TerrariumContext:
     version: str = "0"
     #: Records an accepted perturbation for audit (a Jupyter Event); set by the app.
     audit: Callable[[dict[str, Any]], None] = field(default=lambda record: None)
-    #: Token buckets for REST perturbations, one per user.
+    #: Token buckets for REST perturbations, one per user (one for all holders of the token).
     rest_buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     def bucket(self) -> TokenBucket:

@@ -19,6 +19,7 @@ from terrarium.flux import AgentState, FluxAgent, FluxConfig, flux
 from terrarium.metrics import Metabolism, MetabolismMeter
 from terrarium.mirror import HolographicBuffer, Observer
 from terrarium.perturbation import Perturbation, PerturbationQueue
+from terrarium.prism import CLICapable, Genus, Prism, expose
 from terrarium.registry import AgentRegistry, MirrorSettings
 
 __version__ = "0.1.0"
@@ -30,8 +31,10 @@ __all__ = [
     "AgentState",
     "AgentUnavailable",
     "BadRequest",
+    "CLICapable",
     "FluxAgent",
     "FluxConfig",
+    "Genus",
     "HolographicBuffer",
     "Metabolism",
     "MetabolismMeter",
@@ -41,10 +44,12 @@ __all__ = [
     "PerturbationError",
     "PerturbationQueue",
     "PerturbationTimeout",
+    "Prism",
     "QueueFull",
     "RateLimited",
     "TerrariumEvent",
     "UnknownAgent",
     "__version__",
+    "expose",
     "flux",
 ]

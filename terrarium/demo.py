@@ -1,4 +1,4 @@
-"""The demo agents that ``jupyter terrarium`` runs: echo, heartbeat and slow.
+"""The demo agents that ``jupyter terrarium`` runs: echo, heartbeat, slow and approver.
 
 Each factory returns a fresh, dormant ``FluxAgent``; the gateway registers and
 starts it. ``firehose`` is the bench agent (PROTOCOL.md section 6), loaded only
@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from terrarium.flux import FluxAgent, FluxConfig
+from terrarium.semaphore import SemaphoreReason, eject
 from terrarium.sources import ticks
 
 SLOW_DEFAULT_SECONDS = 0.2
@@ -55,8 +56,8 @@ def slow_agent() -> FluxAgent:
 
 
 def demo_agents() -> list[FluxAgent]:
-    """The three agents of the demo set, as ``jupyter terrarium`` loads them."""
-    return [echo_agent(), heartbeat_agent(), slow_agent()]
+    """The demo set, as ``jupyter terrarium`` loads it."""
+    return [echo_agent(), heartbeat_agent(), slow_agent(), approver_agent()]
 
 
 class Firehose:
@@ -92,3 +93,48 @@ def firehose_agent() -> FluxAgent:
     agent = FluxAgent(handler, agent_id="firehose", config=FluxConfig(perturbation_timeout=600))
     handler.agent = agent
     return agent
+
+
+APPROVAL_THRESHOLD = 10
+_REQUEST_SIZES = (3, 47, 8, 120)
+
+
+def _request(n: int) -> dict[str, Any]:
+    return {"request": n, "action": "delete", "records": _REQUEST_SIZES[n % len(_REQUEST_SIZES)]}
+
+
+class Approver:
+    """Deletes records on request; more than ``APPROVAL_THRESHOLD`` needs a human's yes.
+
+    Instead of blocking its stream while it waits, it ejects a critical
+    semaphore and carries on; ``resume`` acts on the answer.
+    """
+
+    def __init__(self, decision_seconds: float | None = 300.0) -> None:
+        self.decision_seconds = decision_seconds
+
+    async def invoke(self, request: Any) -> Any:
+        if not isinstance(request, dict) or not isinstance(request.get("records"), int):
+            raise TypeError('approver takes {"action": "delete", "records": N}')
+        records = request["records"]
+        if records <= APPROVAL_THRESHOLD:
+            return {"deleted": records}
+        return eject(
+            f"Delete {records} records?",
+            reason=SemaphoreReason.APPROVAL,
+            options=("Approve", "Reject"),
+            severity="critical",
+            state={"records": records},
+            timeout=request.get("decision_seconds", self.decision_seconds),
+        )
+
+    async def resume(self, state: Any, human_input: Any) -> dict[str, Any]:
+        records = state["records"]
+        if human_input == "Approve":
+            return {"deleted": records, "approved": True}
+        return {"deleted": 0, "kept": records, "approved": False}
+
+
+def approver_agent(interval: float = 15.0) -> FluxAgent:
+    """A stream of deletion requests, some of which wait for a human in Purgatory."""
+    return FluxAgent(Approver(), agent_id="approver", source=ticks(interval, _request))

@@ -14,14 +14,22 @@ import contextlib
 import inspect
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from terrarium.errors import AgentError, AgentUnavailable, PerturbationTimeout
 from terrarium.mirror import HolographicBuffer
-from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation, PerturbationQueue
+from terrarium.perturbation import (
+    DEFAULT_PRIORITY,
+    REENTRY_PRIORITY,
+    Perturbation,
+    PerturbationQueue,
+)
+from terrarium.purgatory import Purgatory
+from terrarium.semaphore import ReentryContext, SemaphoreToken
+from terrarium.token_store import TokenStore
 
 AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -83,6 +91,18 @@ class FluxConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Ejected:
+    """A perturbation's answer when the agent asked a human instead.
+
+    ``resolution`` resolves with the output of ``resume`` once the token is
+    resolved, or with the reason it never will be (cancelled, voided).
+    """
+
+    token: SemaphoreToken
+    resolution: asyncio.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class AgentCounters:
     """What the gateway reads to compute metrics; the agent only counts."""
 
@@ -94,7 +114,11 @@ class AgentCounters:
 
 
 class FluxAgent:
-    """Wraps a handler as a stream processor with a lifecycle and a perturbation queue."""
+    """Wraps a handler as a stream processor with a lifecycle and a perturbation queue.
+
+    A finite source that ends leaves the agent flowing: it still serves
+    perturbations until it is stopped (``max_events`` stops it after N events).
+    """
 
     def __init__(
         self,
@@ -114,6 +138,7 @@ class FluxAgent:
         self.config = config or FluxConfig()
         self.genus = genus if genus is not None else getattr(handler, "genus_name", None)
         self.mirror = HolographicBuffer(agent_id)
+        self.purgatory = self._new_purgatory(None)
         self._invoke = self._resolve_invoke(handler)
         self._source = source
         self._queue = PerturbationQueue(self.config.buffer_size)
@@ -158,6 +183,16 @@ class FluxAgent:
         """Give the agent the mirror its gateway configured (before it starts)."""
         self.mirror = mirror
 
+    def bind_token_store(self, store: TokenStore) -> None:
+        """Keep this agent's semaphore tokens in the gateway's store (before it starts)."""
+        self.purgatory = self._new_purgatory(store)
+
+    def _new_purgatory(self, store: TokenStore | None) -> Purgatory:
+        return Purgatory(self.id, store, reflect=self._reflect, reenter=self._reenter)
+
+    def _reflect(self, type_: str, data: dict[str, Any]) -> int:
+        return self.mirror.reflect(type_, data)
+
     def counters(self) -> AgentCounters:
         own = getattr(self.handler, "temperature", None)
         if isinstance(own, int | float) and not isinstance(own, bool):
@@ -188,10 +223,12 @@ class FluxAgent:
         if self._lifecycle is not AgentState.DORMANT:
             raise RuntimeError(f"agent {self.id} is {self._lifecycle.value}, not dormant")
         loop = asyncio.get_running_loop()
+        self.mirror.bind_loop(loop)
         self._work = asyncio.Event()
         self._inbox = asyncio.Queue(self.config.source_buffer)
         self._stopped = loop.create_future()
         self._set_lifecycle(AgentState.FLOWING)
+        self.purgatory.restore()
         self._run_task = loop.create_task(self._run(), name=f"terrarium-run-{self.id}")
         if self._source is not None:
             self._pump_task = loop.create_task(self._pump(), name=f"terrarium-pump-{self.id}")
@@ -229,6 +266,7 @@ class FluxAgent:
             self._work.set()
 
     def _finish(self) -> None:
+        self.purgatory.close()
         if self._stopped is not None and not self._stopped.done():
             self._stopped.set_result(None)
 
@@ -248,7 +286,9 @@ class FluxAgent:
 
     def _refuse_queued(self, reason: str) -> None:
         for perturbation in self._queue.drain():
-            self._settle(perturbation, error=AgentUnavailable(reason))
+            error = AgentUnavailable(reason)
+            self._reflect_error(error, "AgentUnavailable", perturbation.id)
+            self._settle(perturbation, error=error)
 
     # -- perturbations --------------------------------------------------------------
 
@@ -266,13 +306,23 @@ class FluxAgent:
         The returned perturbation's ``future`` resolves with the output, or
         with the reason it was not served; it always resolves by its deadline.
         """
+        priority = Perturbation.check_priority(priority, allow_reentry=allow_reentry)
+        timeout = Perturbation.check_timeout(timeout)
+        return self._enqueue(data, priority, timeout, by)
+
+    def _reenter(self, context: ReentryContext, by: str | None) -> None:
+        """Queue a resolved token's reentry at the top priority, past the queue's capacity."""
+        self._enqueue(context, REENTRY_PRIORITY, None, by, force=True)
+
+    def _enqueue(
+        self, data: Any, priority: int, timeout: float | None, by: str | None, force: bool = False
+    ) -> Perturbation:
         if not self.accepting:
             raise AgentUnavailable(f"agent {self.id} is {self._lifecycle.value}")
-        priority = Perturbation.check_priority(priority, allow_reentry=allow_reentry)
-        timeout = Perturbation.check_timeout(timeout) or self.config.perturbation_timeout
+        timeout = timeout or self.config.perturbation_timeout
         loop = asyncio.get_running_loop()
         perturbation = Perturbation(data, priority=priority, timeout=timeout, by=by)
-        self._queue.push(perturbation)
+        self._queue.push(perturbation, force=force)
         perturbation.future = loop.create_future()
         perturbation.deadline = loop.time() + timeout
         perturbation.timer = loop.call_at(perturbation.deadline, self._expire, perturbation)
@@ -297,7 +347,7 @@ class FluxAgent:
         error = PerturbationTimeout(f"no answer within {perturbation.timeout:g} s")
         self._errors += 1
         self._reflect_error(error, "PerturbationTimeout", perturbation.id)
-        perturbation.future.set_exception(error)
+        self._settle(perturbation, error=error)
 
     def _settle(
         self,
@@ -307,6 +357,12 @@ class FluxAgent:
     ) -> None:
         if perturbation.timer is not None:
             perturbation.timer.cancel()
+        if isinstance(perturbation.data, ReentryContext):
+            token_id = perturbation.data.token.id
+            if error is None:
+                self.purgatory.settle(token_id, output)
+            else:
+                self.purgatory.fail(token_id, error)
         future = perturbation.future
         if future is None or future.done():
             return
@@ -357,7 +413,13 @@ class FluxAgent:
     async def _call(self, data: Any) -> Any:
         self._spend_entropy()
         self._events += 1
-        output = self._invoke(data)
+        if isinstance(data, ReentryContext):
+            resume = getattr(self.handler, "resume", None)
+            if resume is None:
+                raise TypeError(f"agent {self.id} ejected a semaphore but has no resume()")
+            output = resume(data.token.frozen_state, data.human_input)
+        else:
+            output = self._invoke(data)
         if inspect.isawaitable(output):
             output = await output
         return output
@@ -376,15 +438,53 @@ class FluxAgent:
                 self._expire(perturbation)
             else:
                 self._fail(perturbation, error)
+        except asyncio.CancelledError:
+            # kill() or a collapse cancelled the run loop mid-call: refuse now, not at the deadline.
+            refusal = AgentUnavailable(f"agent {self.id} stopped")
+            self._reflect_error(refusal, "AgentUnavailable", perturbation.id)
+            self._settle(perturbation, error=refusal)
+            raise
         except Exception as error:
             self._fail(perturbation, error)
         else:
-            self.mirror.reflect("result", {"output": output, "perturbation_id": perturbation.id})
-            self._settle(perturbation, output)
-            await self._publish(output)
+            await self._deliver(perturbation, output)
         finally:
             self._busy = False
         self._check_budgets()
+
+    async def _deliver(self, perturbation: Perturbation, output: Any) -> None:
+        data = perturbation.data
+        if isinstance(output, SemaphoreToken):
+            if isinstance(data, ReentryContext):
+                # Resumed, and asked again: the first caller now waits on the new token.
+                waiter = self.purgatory.waiter_of(data.token.id)
+                token = self._eject(output, perturbation.id, data.token.original_event, waiter)
+                self._settle(perturbation, {"semaphore": token.id})
+            else:
+                resolution = asyncio.get_running_loop().create_future()
+                token = self._eject(output, perturbation.id, data, resolution)
+                self._settle(perturbation, Ejected(token, resolution))
+            return
+        if not isinstance(data, ReentryContext):
+            self.mirror.reflect("result", {"output": output, "perturbation_id": perturbation.id})
+        self._settle(perturbation, output)
+        await self._publish(output)
+
+    def _eject(
+        self,
+        token: SemaphoreToken,
+        perturbation_id: str | None,
+        event: Any,
+        waiter: asyncio.Future[Any] | None = None,
+    ) -> SemaphoreToken:
+        if token.original_event is None:
+            try:
+                token = replace(token, original_event=event)
+            except ValueError:
+                token = replace(token, original_event=repr(event))
+        token = replace(token, agent_id=self.id, perturbation_id=perturbation_id)
+        self.purgatory.hold(token, waiter)
+        return token
 
     def _fail(self, perturbation: Perturbation, error: Exception) -> None:
         self._errors += 1
@@ -392,6 +492,10 @@ class FluxAgent:
         self._settle(perturbation, error=AgentError(type(error).__name__, str(error)))
 
     async def _serve_source(self, item: Any) -> None:
+        max_events = self.config.max_events
+        if max_events is not None and self._source_events >= max_events:
+            self._begin_draining()
+            return
         self._source_events += 1
         try:
             output = await self._call(item)
@@ -399,8 +503,11 @@ class FluxAgent:
             self._errors += 1
             self._reflect_error(error, type(error).__name__, None)
         else:
-            self.mirror.reflect("result", {"output": output, "perturbation_id": None})
-            await self._publish(output)
+            if isinstance(output, SemaphoreToken):
+                self._eject(output, None, item)
+            else:
+                self.mirror.reflect("result", {"output": output, "perturbation_id": None})
+                await self._publish(output)
         self._check_budgets()
 
     def _check_budgets(self) -> None:
@@ -436,19 +543,40 @@ class FluxAgent:
             elif self.config.output_policy == "block":
                 await queue.put(output)
 
-    async def outputs(self) -> AsyncIterator[Any]:
-        """Every output from now on, for in-process consumers (chaining agents, say).
+    def outputs(self) -> OutputSubscription:
+        """Every output from this call on, for in-process consumers (chaining agents, say).
 
         The subscription holds ``output_buffer`` outputs; when it is full the
-        agent waits (``block``) or drops the oldest or newest, per ``output_policy``.
+        agent waits (``block``) or drops the oldest or newest, per
+        ``output_policy``. ``aclose()`` it (or leave ``async with``) to unsubscribe.
         """
         queue: asyncio.Queue[Any] = asyncio.Queue(self.config.output_buffer)
         self._subscribers.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.remove(queue)
+        return OutputSubscription(queue, self._subscribers)
+
+
+class OutputSubscription:
+    """An async iterator over an agent's outputs, registered from the moment it exists."""
+
+    def __init__(self, queue: asyncio.Queue[Any], subscribers: list[asyncio.Queue[Any]]) -> None:
+        self._queue = queue
+        self._subscribers = subscribers
+
+    def __aiter__(self) -> OutputSubscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._queue.get()
+
+    async def aclose(self) -> None:
+        if self._queue in self._subscribers:
+            self._subscribers.remove(self._queue)
+
+    async def __aenter__(self) -> OutputSubscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 def flux(

@@ -100,7 +100,8 @@ class HolographicBuffer:
         self._flush_scheduled = False
         self._dirty = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._prefix = '{"seq":%d,"ts":%r,"agent_id":' + to_json(agent_id) + ',"type":"%s","data":'
+        quoted_id = to_json(agent_id).replace("%", "%%")
+        self._prefix = '{"seq":%d,"ts":%r,"agent_id":' + quoted_id + ',"type":"%s","data":'
 
     # -- the agent's side ---------------------------------------------------
 
@@ -125,11 +126,15 @@ class HolographicBuffer:
             self._schedule_flush()
         return seq
 
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop that numbers events and flushes; the agent binds it when it starts."""
+        self._loop = loop
+
     def reflect_threadsafe(self, type_: str, data: dict[str, Any] | None = None) -> None:
         """Reflect from a worker thread: the event is numbered on the mirror's loop."""
         loop = self._loop
         if loop is None:
-            raise RuntimeError("the mirror has no observers' loop yet; reflect on the loop")
+            raise RuntimeError("the mirror is not bound to a loop yet; start its agent first")
         loop.call_soon_threadsafe(self.reflect, type_, data)
 
     # -- reading what is kept -------------------------------------------------
@@ -160,6 +165,8 @@ class HolographicBuffer:
         Registration and replay happen in one synchronous step, so no live
         frame can slip between them out of order.
         """
+        if observer in self._cursors:
+            raise ValueError("this observer is already attached")
         self._loop = asyncio.get_running_loop()
         last = self._last_seq
         self._cursors[observer] = _Cursor(observer, last + 1)
@@ -172,7 +179,7 @@ class HolographicBuffer:
         }
         parts = [self._framer(to_json(hello).encode())]
         start, gap = self._start_after(since, self._first_kept(self.history_size))
-        if gap is not None and last >= gap[0]:
+        if gap is not None:
             parts.append(self._gap_frame(*gap))
         parts.extend(self._frames[s % self._capacity] for s in range(start, last + 1))
         observer.send(b"".join(parts))
@@ -237,7 +244,7 @@ class HolographicBuffer:
 
     def _serve(self, cursors: list[_Cursor]) -> None:
         last = self._last_seq
-        first_live = self._first_kept(self._capacity)
+        first_live = self._first_kept(self.observer_queue_size)
         capacity = self._capacity
         frames = self._frames
         shared: dict[int, bytes] = {}

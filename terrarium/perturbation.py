@@ -71,8 +71,9 @@ class PerturbationQueue:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def push(self, perturbation: Perturbation) -> None:
-        if len(self._heap) >= self.capacity:
+    def push(self, perturbation: Perturbation, *, force: bool = False) -> None:
+        """Queue, or raise ``QueueFull``; ``force`` is for reentries, never refused."""
+        if len(self._heap) >= self.capacity and not force:
             raise QueueFull(f"perturbation queue is full ({self.capacity} waiting)")
         heapq.heappush(self._heap, (-perturbation.priority, next(self._order), perturbation))
 

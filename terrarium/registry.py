@@ -23,6 +23,8 @@ from terrarium.mirror import (
     SlowObserverPolicy,
     plain_frame,
 )
+from terrarium.prism import Prism, exposed
+from terrarium.token_store import MemoryTokenStore, TokenStore
 
 
 @dataclass
@@ -40,6 +42,8 @@ class _Entry:
     agent: FluxAgent
     meter: MetabolismMeter = field(default_factory=MetabolismMeter)
     ticker: asyncio.Task[None] | None = None
+    #: The genus this agent brought into the prism, if it was the first of its kind.
+    genus: str | None = None
 
 
 class AgentRegistry:
@@ -50,12 +54,17 @@ class AgentRegistry:
         settings: MirrorSettings | None = None,
         *,
         metrics_interval: float = 1.0,
+        token_store: TokenStore | None = None,
     ) -> None:
         if metrics_interval <= 0:
             raise ValueError("metrics_interval must be positive")
         self.settings = settings or MirrorSettings()
         self.metrics_interval = metrics_interval
+        #: Where every agent's semaphore tokens are kept (memory unless the gateway says).
+        self.token_store: TokenStore = token_store or MemoryTokenStore()
         self._entries: dict[str, _Entry] = {}
+        #: The commands of the agents' genera (and of standalone genus objects).
+        self.prism = Prism()
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._entries
@@ -86,7 +95,7 @@ class AgentRegistry:
             raise ValueError(f"an agent {agent.id!r} is already registered")
         if agent.state is not AgentState.DORMANT:
             raise ValueError(f"agent {agent.id!r} must be dormant to be registered")
-        entry = _Entry(agent)
+        entry = _Entry(agent, genus=self._adopt_genus(agent))
         s = self.settings
         agent.bind_mirror(
             HolographicBuffer(
@@ -99,6 +108,7 @@ class AgentRegistry:
                 on_observers_changed=lambda count: self._observers_changed(entry, count),
             )
         )
+        agent.bind_token_store(self.token_store)
         self._entries[agent.id] = entry
         if start:
             with contextlib.suppress(RuntimeError):
@@ -112,6 +122,9 @@ class AgentRegistry:
         if entry is None:
             raise UnknownAgent(f"no agent {agent_id!r}")
         await entry.agent.kill()
+        if entry.genus is not None:
+            self.prism.unregister(entry.genus)
+            self._readopt_genus(entry.genus)
         self._stop_ticker(entry)
         entry.agent.mirror.close_all(CLOSE_AGENT_REMOVED, "agent removed")
 
@@ -125,6 +138,24 @@ class AgentRegistry:
         """Unregister every agent: the gateway is shutting down."""
         for agent_id in list(self._entries):
             await self.unregister(agent_id)
+
+    def _adopt_genus(self, agent: FluxAgent) -> str | None:
+        """Register the agent's genus in the prism when it is the first agent of its kind.
+
+        Raises ``ValueError`` (a reserved or invalid genus name) before the
+        agent is adopted, so a refused agent leaves nothing behind.
+        """
+        genus, handler = agent.genus, agent.handler
+        if genus is None or genus in self.prism or next(exposed(handler), None) is None:
+            return None
+        self.prism.register(handler, name=genus)
+        return genus
+
+    def _readopt_genus(self, genus: str) -> None:
+        for entry in self._entries.values():
+            if entry.agent.genus == genus:
+                entry.genus = self._adopt_genus(entry.agent)
+                return
 
     # -- description --------------------------------------------------------------
 
@@ -149,8 +180,8 @@ class AgentRegistry:
             "temperature": vitals.temperature,
             "turbulence": vitals.turbulence,
             "queue_depth": vitals.queue_depth,
-            "pending_semaphores": 0,
-            "commands": [],
+            "pending_semaphores": len(agent.purgatory.pending()),
+            "commands": self.prism.visible_names(agent.genus),
         }
 
     def statuses(self) -> list[dict[str, Any]]:
@@ -159,7 +190,9 @@ class AgentRegistry:
     def snapshot(self, agent_id: str) -> dict[str, Any]:
         """What a new observer needs without history: status, vitals, pending decisions."""
         status = self.status(agent_id)
-        status["pending"] = []
+        status["pending"] = [
+            token.as_protocol() for token in self.get(agent_id).purgatory.pending()
+        ]
         return status
 
     # -- metabolism ticks ------------------------------------------------------------

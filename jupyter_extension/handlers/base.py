@@ -74,6 +74,16 @@ class TerrariumMixin(ExtensionHandlerMixin):
         user = self.current_user
         return getattr(user, "username", None) if user is not None else None
 
+    def rate_key(self: Any) -> str:
+        """Whom a REST rate limit counts: the holder of the server token, or the user.
+
+        Jupyter makes up a new anonymous user for every request that carries
+        the token but no cookie, so for those the token is the one principal.
+        """
+        if self.token_authenticated:
+            return "token"
+        return self.username() or "anonymous"
+
 
 class TerrariumAPIHandler(TerrariumMixin, APIHandler):
     """JSON routes: every error, Jupyter's own 403s included, in the protocol's shape."""

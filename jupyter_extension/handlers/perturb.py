@@ -2,7 +2,8 @@
 
 Authenticated injection into the agent's priority queue. Each request frame
 is answered exactly once, by id: a result, or an error with the protocol's
-code. Requests are submitted at once and answered when their future settles,
+code; or, when the agent asks a human, a ``semaphore`` now and the result
+once the token is resolved. Requests are submitted at once and answered when their future settles,
 so several may be in flight on one socket.
 """
 
@@ -21,7 +22,7 @@ from jupyter_extension.context import TokenBucket
 from jupyter_extension.handlers.base import TerrariumMixin
 from terrarium.errors import AgentUnavailable, BadRequest, PerturbationError, RateLimited
 from terrarium.events import to_json
-from terrarium.flux import FluxAgent
+from terrarium.flux import Ejected, FluxAgent
 from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
 
 
@@ -102,7 +103,20 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
 
     def answer(self, cid: str, perturbation_id: str, future: asyncio.Future[Any]) -> None:
         error = AgentUnavailable("cancelled") if future.cancelled() else future.exception()
-        if error is None:
+        if error is None and isinstance(future.result(), Ejected):
+            ejected: Ejected = future.result()
+            self.reply(
+                {
+                    "type": "semaphore",
+                    "id": cid,
+                    "perturbation_id": perturbation_id,
+                    "token": ejected.token.as_protocol(),
+                }
+            )
+            ejected.resolution.add_done_callback(
+                lambda resolution: self.answer(cid, perturbation_id, resolution)
+            )
+        elif error is None:
             self.reply(
                 {
                     "type": "result",

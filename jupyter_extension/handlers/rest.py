@@ -13,6 +13,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
 from jupyter_extension.handlers.observe import parse_since
 from terrarium.errors import BadRequest, PerturbationError, RateLimited
+from terrarium.flux import Ejected
 
 #: HTTP status for each refusal code of the Beam.
 STATUS_OF = {
@@ -61,7 +62,8 @@ class EventsHandler(TerrariumAPIHandler):
 
 
 class PerturbRestHandler(TerrariumAPIHandler):
-    """Perturb once and wait: 200 with the output, or the refusal's status and code."""
+    """Perturb once and wait: 200 with the output, 202 with a token when a human must
+    decide, or the refusal's status and code."""
 
     @authorized("execute")  # type: ignore[untyped-decorator]
     async def post(  # type: ignore[override]
@@ -74,8 +76,7 @@ class PerturbRestHandler(TerrariumAPIHandler):
                 raise BadRequest("body must be a JSON object")
             if "data" not in body:
                 raise BadRequest("missing data")
-            user = self.username() or "anonymous"
-            if not self.context.rest_bucket(user).take():
+            if not self.context.rest_bucket(self.rate_key()).take():
                 raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
             perturbation = agent.submit(
                 body["data"],
@@ -96,7 +97,11 @@ class PerturbRestHandler(TerrariumAPIHandler):
             output: Any = await perturbation.future
         except PerturbationError as error:
             raise ApiError(STATUS_OF.get(error.code, 500), error.code, str(error)) from None
-        self.write_json({"perturbation_id": perturbation.id, "output": output})
+        if isinstance(output, Ejected):
+            body = {"perturbation_id": perturbation.id, "token": output.token.as_protocol()}
+            self.write_json(body, status=202)
+        else:
+            self.write_json({"perturbation_id": perturbation.id, "output": output})
 
 
 class HealthHandler(TerrariumAPIHandler):

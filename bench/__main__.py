@@ -1,0 +1,124 @@
+"""``python -m bench [--quick] [--only SCENARIO ...]``: run the scenarios, judge T1-T8.
+
+Prints one table per scenario as it finishes, then the targets, and writes
+everything (with the machine it ran on) to ``bench/results/latest.json``.
+A scenario that fails is reported and the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench.context import BenchContext
+from bench.fleet import Fleet
+from bench.procs import CpuPlan, pin, raise_fd_limit
+from bench.profile import FULL, QUICK
+from bench.results import Table
+from bench.scenarios import SCENARIOS, by_name
+from bench.targets import evaluate, render
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _machine(cpus: CpuPlan, profile_name: str) -> dict[str, Any]:
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "profile": profile_name,
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": {
+            name: version(name) for name in ("tornado", "jupyter_server", "websockets", "terrarium")
+        },
+        "pinning": cpus.describe(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def _run_one(module: Any, context_args: dict[str, Any]) -> Table:
+    started = time.monotonic()
+    try:
+        with Fleet(context_args["cpus"].clients) as fleet:
+            table: Table = module.run(BenchContext(fleet=fleet, **context_args))
+    except Exception as error:
+        traceback.print_exc()
+        table = Table(module.NAME, module.TITLE, [], error=f"{type(error).__name__}: {error}")
+    table.seconds = time.monotonic() - started
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = [module.NAME for module in SCENARIOS]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: N up to 100, short runs")
+    parser.add_argument(
+        "--only", action="append", choices=names, metavar="SCENARIO", help=", ".join(names)
+    )
+    parser.add_argument("--json", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+
+    profile = QUICK if args.quick else FULL
+    cpus = CpuPlan.detect()
+    pin(cpus.clients)
+    raise_fd_limit()
+    logs = RESULTS / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    machine = _machine(cpus, profile.name)
+    print(
+        f"Terrarium bench, {profile.name} profile: {machine['cpus']} CPUs "
+        f"({machine['cpu_model']}), {cpus.describe()}, "
+        f"load average {machine['load_average_at_start'][0]:.2f}",
+        flush=True,
+    )
+    started = time.monotonic()
+    tables: dict[str, Table] = {}
+    for module in [by_name(name) for name in args.only] if args.only else SCENARIOS:
+        table = _run_one(module, {"profile": profile, "cpus": cpus, "logs": logs})
+        tables[table.name] = table
+        print("\n" + table.render(), flush=True)
+    verdicts = evaluate(tables)
+    total = time.monotonic() - started
+    print("\n" + render(verdicts))
+    print(f"\nTotal {total:.0f} s; results in {args.json}; server logs in {logs}")
+    machine["load_average_at_end"] = os.getloadavg()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "seconds": round(total, 1),
+                "scenarios": {name: table.as_json() for name, table in tables.items()},
+                "targets": [verdict.as_json() for verdict in verdicts],
+            },
+            indent=2,
+        )
+    )
+    return 1 if any(table.error for table in tables.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""What every scenario is given, and the one measurement window they share.
+
+A window reads the clients' frame counters, the server's CPU time and both
+cores' busy time at its start and end, so every figure in a row covers the
+same interval, and a row whose server core was busy with someone else's work
+can be told apart (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.fleet import Fleet
+from bench.procs import CpuPlan, core_share, core_times
+from bench.profile import Profile
+from bench.servers import ServerHandle, running
+
+
+@dataclass
+class BenchContext:
+    profile: Profile
+    cpus: CpuPlan
+    logs: Path
+    fleet: Fleet
+
+    @contextlib.contextmanager
+    def server(self, kind: str) -> Iterator[ServerHandle]:
+        with running(kind, self.cpus.server, self.logs) as handle:
+            yield handle
+
+    def emit(self, **request: Any) -> str:
+        """Send an emission request on the fleet's perturb socket; returns its id."""
+        request.setdefault("bytes", self.profile.event_bytes)
+        return str(self.fleet.call("send", data=request))
+
+
+class Window:
+    """Frames delivered, server CPU and core load between ``open()`` and ``close()``."""
+
+    def __init__(self, context: BenchContext, server: ServerHandle, groups: list[str]) -> None:
+        self.context = context
+        self.server = server
+        self.groups = groups
+        self._start: dict[str, Any] = {}
+
+    def _reading(self) -> dict[str, Any]:
+        fleet = self.context.fleet.call("snapshot", names=self.groups)
+        return {"fleet": fleet, "server_cpu": self.server.cpu_seconds(), "cores": core_times()}
+
+    def open(self) -> None:
+        self.server.bench("reset")
+        self._start = self._reading()
+
+    def close(self) -> dict[str, Any]:
+        end = self._reading()
+        start = self._start
+        seconds = end["fleet"]["t"] - start["fleet"]["t"]
+        figures: dict[str, Any] = {
+            "seconds": seconds,
+            "deliveries_s": (end["fleet"]["frames"] - start["fleet"]["frames"]) / seconds,
+            "server_cpu": 100 * (end["server_cpu"] - start["server_cpu"]) / seconds,
+            "client_cpu": 100 * (end["fleet"]["cpu"] - start["fleet"]["cpu"]) / seconds,
+        }
+        cpus = self.context.cpus
+        if cpus.server is not None and cpus.clients is not None:
+            before, after = start["cores"], end["cores"]
+            figures["server_core"] = 100 * core_share(before, after, cpus.server)
+            figures["server_irq"] = 100 * core_share(before, after, cpus.server, 2)
+            figures["client_core"] = 100 * core_share(before, after, cpus.clients)
+        return figures

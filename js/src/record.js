@@ -1,0 +1,215 @@
+// What a view knows about one agent, folded from STATUS objects and frames.
+// Pure: no DOM, no sockets.
+
+export const LOG_SIZE = 200;
+export const SAMPLE_SIZE = 60;
+
+export function createRecord(id) {
+  return {
+    id,
+    genus: null,
+    state: "dormant",
+    pressure: 0,
+    flow: 0,
+    temperature: 0,
+    turbulence: 0,
+    queueDepth: 0,
+    observers: 0,
+    seq: 0,
+    events: 0,
+    errors: 0,
+    lastEventAt: 0,
+    lastErrorAt: 0,
+    samples: [],
+    log: [],
+    logCount: 0,
+    pending: new Map(),
+    connection: { status: "connecting", detail: "" },
+  };
+}
+
+const num = (value, fallback = 0) => (typeof value === "number" && Number.isFinite(value) ? value : fallback);
+
+/** Fold a protocol STATUS object (or a hello snapshot) into the record. */
+export function applyStatus(record, status) {
+  if (!status || typeof status !== "object") return record;
+  if (typeof status.genus === "string" || status.genus === null) record.genus = status.genus ?? record.genus;
+  if (typeof status.state === "string") record.state = status.state;
+  record.pressure = num(status.pressure, record.pressure);
+  record.flow = num(status.flow, record.flow);
+  record.temperature = num(status.temperature, record.temperature);
+  record.turbulence = num(status.turbulence, record.turbulence);
+  record.queueDepth = num(status.queue_depth, record.queueDepth);
+  record.observers = num(status.observers, record.observers);
+  if (Number.isInteger(status.seq)) record.seq = Math.max(record.seq, status.seq);
+  if (Array.isArray(status.pending)) {
+    record.pending = new Map();
+    for (const token of status.pending) if (token && token.id) record.pending.set(token.id, token);
+  }
+  return record;
+}
+
+/** healthy < 50, degraded 50-80, critical > 80 */
+export function pressureLevel(pressure) {
+  const p = num(pressure);
+  if (p > 80) return "critical";
+  if (p >= 50) return "degraded";
+  return "healthy";
+}
+
+function short(value, limit = 160) {
+  let text;
+  try {
+    text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value);
+  } catch {
+    text = String(value);
+  }
+  if (text === undefined) text = String(value);
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
+}
+
+/** One line of the event log for a frame; null for frames that are not logged. */
+export function describeFrame(frame) {
+  const d = frame.data && typeof frame.data === "object" ? frame.data : {};
+  switch (frame.type) {
+    case "state":
+      return `state ${d.previous ?? "?"} → ${d.state ?? "?"}`;
+    case "perturbation":
+      return `perturbation ${d.perturbation_id ?? ""} (priority ${d.priority ?? "?"}${d.by ? `, by ${d.by}` : ""})`;
+    case "result":
+      return `result ${short(d.output)}`;
+    case "error":
+      return `error ${d.error_type ?? "Error"}: ${d.error ?? ""}`;
+    case "semaphore_ejected":
+      return `semaphore ${d.token?.id ?? ""}: ${d.token?.prompt ?? ""}`;
+    case "semaphore_resolved":
+      return `semaphore ${d.token_id ?? ""} resolved → ${short(d.output)}`;
+    case "semaphore_cancelled":
+      return `semaphore ${d.token_id ?? ""} cancelled`;
+    case "semaphore_voided":
+      return `semaphore ${d.token_id ?? ""} voided (${d.reason ?? "?"})`;
+    case "gap":
+      return `missed events ${frame.from}–${frame.to}`;
+    case "metabolism":
+      return null;
+    default:
+      return `${frame.type} ${short(d)}`;
+  }
+}
+
+function pushLog(record, frame, text) {
+  record.logCount += 1;
+  record.log.push({ n: record.logCount, seq: frame.seq ?? null, type: frame.type, text });
+  if (record.log.length > LOG_SIZE) record.log.splice(0, record.log.length - LOG_SIZE);
+}
+
+/**
+ * Fold one frame into the record. Returns what happened, for the views:
+ * `{event, error, pulse}` (an event counted, an error to flash, activity to show).
+ */
+export function applyFrame(record, frame, now = Date.now()) {
+  const effect = { event: false, error: false, pulse: false };
+  if (!frame || typeof frame !== "object") return effect;
+  const d = frame.data && typeof frame.data === "object" ? frame.data : {};
+  if (frame.type === "hello") {
+    if (frame.snapshot) applyStatus(record, frame.snapshot);
+    if (Number.isInteger(frame.seq)) record.seq = frame.reset ? frame.seq : Math.max(record.seq, frame.seq);
+    if (frame.reset) pushLog(record, frame, "the agent's stream started over");
+    return effect;
+  }
+  if (frame.type === "gap") {
+    pushLog(record, frame, describeFrame(frame));
+    return effect;
+  }
+  if (frame.type === "pong") return effect;
+  if (Number.isInteger(frame.seq)) record.seq = Math.max(record.seq, frame.seq);
+  record.events += 1;
+  effect.event = true;
+  switch (frame.type) {
+    case "metabolism":
+      applyStatus(record, d);
+      record.samples.push({
+        pressure: num(d.pressure),
+        flow: num(d.flow),
+        temperature: num(d.temperature),
+        turbulence: num(d.turbulence),
+      });
+      if (record.samples.length > SAMPLE_SIZE) record.samples.splice(0, record.samples.length - SAMPLE_SIZE);
+      break;
+    case "state":
+      if (typeof d.state === "string") record.state = d.state;
+      break;
+    case "error":
+      record.errors += 1;
+      record.lastErrorAt = now;
+      effect.error = true;
+      break;
+    case "semaphore_ejected":
+      if (d.token && d.token.id) record.pending.set(d.token.id, d.token);
+      break;
+    case "semaphore_resolved":
+    case "semaphore_cancelled":
+    case "semaphore_voided":
+      record.pending.delete(d.token_id);
+      break;
+    default:
+      break;
+  }
+  if (frame.type !== "metabolism") {
+    record.lastEventAt = now;
+    effect.pulse = true;
+  }
+  const text = describeFrame(frame);
+  if (text !== null) pushLog(record, frame, text);
+  return effect;
+}
+
+/**
+ * How "hot" the agent looks, 0..1: its temperature, its flow (events/s,
+ * saturating) and a short afterglow of its latest event.
+ */
+export function heatOf(record, now = Date.now()) {
+  if (record.state === "stopped" || record.state === "collapsed") return 0;
+  const flowHeat = 1 - Math.exp(-num(record.flow) / 3);
+  const since = record.lastEventAt ? (now - record.lastEventAt) / 1000 : Infinity;
+  const afterglow = since < 3 ? 0.35 * (1 - since / 3) : 0;
+  const pressureHeat = (num(record.pressure) / 100) * 0.8;
+  return Math.min(1, Math.max(num(record.temperature), flowHeat, afterglow, pressureHeat));
+}
+
+export const PALETTE = Object.freeze({
+  idle: "#4a4a5c",
+  waking: "#c97b84",
+  active: "#e6a352",
+  intense: "#f5d08a",
+});
+
+const STOPS = [
+  [0, [0x4a, 0x4a, 0x5c]],
+  [0.33, [0xc9, 0x7b, 0x84]],
+  [0.66, [0xe6, 0xa3, 0x52]],
+  [1, [0xf5, 0xd0, 0x8a]],
+];
+
+/** The DensityField colour for a heat in 0..1, as [r, g, b]. */
+export function heatRgb(heat) {
+  const h = Math.min(1, Math.max(0, num(heat)));
+  for (let i = 1; i < STOPS.length; i += 1) {
+    const [t1, c1] = STOPS[i];
+    const [t0, c0] = STOPS[i - 1];
+    if (h <= t1) {
+      const k = (h - t0) / (t1 - t0);
+      return [0, 1, 2].map((j) => Math.round(c0[j] + (c1[j] - c0[j]) * k));
+    }
+  }
+  return STOPS[STOPS.length - 1][1].slice();
+}
+
+/** The name of the band a heat falls in: idle, waking, active or intense. */
+export function heatBand(heat) {
+  const h = num(heat);
+  if (h < 0.25) return "idle";
+  if (h < 0.5) return "waking";
+  if (h < 0.8) return "active";
+  return "intense";
+}
