@@ -488,8 +488,10 @@ class FluxAgent:
 
     def _fail(self, perturbation: Perturbation, error: Exception) -> None:
         self._errors += 1
-        self._reflect_error(error, type(error).__name__, perturbation.id)
-        self._settle(perturbation, error=AgentError(type(error).__name__, str(error)))
+        # A handler that re-raises a failure from elsewhere (a kernel) keeps its type.
+        error_type = error.error_type if isinstance(error, AgentError) else type(error).__name__
+        self._reflect_error(error, error_type, perturbation.id)
+        self._settle(perturbation, error=AgentError(error_type, str(error)))
 
     async def _serve_source(self, item: Any) -> None:
         max_events = self.config.max_events
@@ -509,6 +511,27 @@ class FluxAgent:
                 self.mirror.reflect("result", {"output": output, "perturbation_id": None})
                 await self._publish(output)
         self._check_budgets()
+
+    def relay(self, type_: str, data: dict[str, Any]) -> int:
+        """Reflect a ``result`` or ``error`` the agent produced elsewhere, counted as ours.
+
+        A published kernel agent runs its source in the kernel; the server's
+        proxy relays those events so its mirror and metrics follow the real
+        activity. Returns the event's seq.
+        """
+        if type_ == "result":
+            event: dict[str, Any] = {"output": data.get("output"), "perturbation_id": None}
+        elif type_ == "error":
+            self._errors += 1
+            event = {
+                "error": str(data.get("error", "")),
+                "error_type": str(data.get("error_type", "Exception")),
+                "perturbation_id": None,
+            }
+        else:
+            raise ValueError(f"only result and error events can be relayed, not {type_!r}")
+        self._events += 1
+        return self.mirror.reflect(type_, event)
 
     def _check_budgets(self) -> None:
         if self._lifecycle is not AgentState.FLOWING:

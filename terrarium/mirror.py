@@ -11,6 +11,7 @@ missed (``gap``) or closes it, per policy. Why this shape: PERF-NOTES.md.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,16 @@ class Observer(Protocol):
 def plain_frame(payload: bytes) -> bytes:
     """Newline-delimited JSON: the framing for transports that are not WebSockets."""
     return payload + b"\n"
+
+
+def plain_frames(buffer: bytes) -> list[Any]:
+    """The inverse of ``plain_frame``: one joined buffer back into parsed frames.
+
+    An observer that is not a socket (a widget's comm, a publication) gets
+    what the mirror wrote as one buffer and forwards frame by frame. JSON
+    never holds a raw newline, so splitting on it is exact.
+    """
+    return [json.loads(line) for line in buffer.split(b"\n") if line]
 
 
 @dataclass(slots=True, eq=False)
@@ -112,6 +123,11 @@ class HolographicBuffer:
     @property
     def observer_count(self) -> int:
         return len(self._cursors)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop this mirror numbers and flushes on (None until its agent starts)."""
+        return self._loop
 
     def reflect(self, type_: str, data: dict[str, Any] | None = None) -> int:
         """Number, serialise and frame the event once; schedule a flush. Returns its seq."""

@@ -42,6 +42,7 @@ export class CommStream {
     silentStatus = Status.EXTENSION_MISSING,
     silentDetail = "no Terrarium server extension here, and the kernel sent no data",
     noDataMs = NO_DATA_MS,
+    subscribe = true,
     env = {},
   }) {
     this.model = model;
@@ -52,6 +53,7 @@ export class CommStream {
     this.silentStatus = silentStatus;
     this.silentDetail = silentDetail;
     this.noDataMs = noDataMs;
+    this.subscribe = subscribe;
     this.env = env;
     this.trackers = new Map();
     this.requests = new Map();
@@ -72,6 +74,11 @@ export class CommStream {
 
   start() {
     this.model.on("msg:custom", this._handler);
+    if (!this.subscribe) {
+      // Only requests (the perturb console): nothing to wait for.
+      this._setStatus(Status.LIVE, "through the kernel");
+      return this;
+    }
     this._setStatus(Status.WAITING, "waiting for the kernel");
     this._send({ type: "subscribe", since: this.since });
     const set = this.env.setTimeout ?? globalThis.setTimeout;

@@ -49,3 +49,36 @@ export function formatNumber(value, digits = 1) {
   if (!Number.isFinite(n)) return "–";
   return Math.abs(n) >= 100 ? String(Math.round(n)) : n.toFixed(digits);
 }
+
+/** What a console input means: JSON when it parses, else the text itself. */
+export function parseInput(text) {
+  const raw = String(text ?? "");
+  const trimmed = raw.trim();
+  if (!trimmed) return { ok: false, message: "type something to send (JSON, or plain text)" };
+  try {
+    return { ok: true, data: JSON.parse(trimmed), json: true };
+  } catch {
+    return { ok: true, data: trimmed, json: false };
+  }
+}
+
+/** A Beam priority: a whole number from 1 to 199 (200 is kept for resumed semaphores). */
+export function parsePriority(value, fallback = 100) {
+  const raw = String(value ?? "").trim();
+  if (!raw) return { ok: true, priority: fallback };
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 199) return { ok: false, message: "priority must be a whole number from 1 to 199" };
+  return { ok: true, priority: n };
+}
+
+/** Compact JSON for display, cut at `limit` characters. */
+export function preview(value, limit = 400) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = String(value);
+  }
+  if (text === undefined) text = String(value);
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
+}

@@ -305,6 +305,7 @@ export class AgentHub {
         if (this.mode === "comm") this._frame(this.agentId, frame);
       },
       onStatus: (status, detail) => this._commStatus(status, detail),
+      subscribe: this.observe,
       onAgents: (agents) => {
         if (this.mode === "comm" && this.agentId === null) this._follow(agents, false);
       },

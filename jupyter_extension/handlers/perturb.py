@@ -46,7 +46,9 @@ def check_request(frame: dict[str, Any]) -> tuple[int, float | None]:
         raise BadRequest("id must be a string (your correlation id)")
     if "data" not in frame:
         raise BadRequest("missing data")
-    priority = Perturbation.check_priority(frame.get("priority", DEFAULT_PRIORITY))
+    # An absent or null priority is the default, as an absent or null timeout is.
+    priority = frame.get("priority")
+    priority = Perturbation.check_priority(DEFAULT_PRIORITY if priority is None else priority)
     return priority, Perturbation.check_timeout(frame.get("timeout"))
 
 

@@ -14,6 +14,7 @@ from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
 from jupyter_extension.handlers.observe import parse_since
 from terrarium.errors import BadRequest, PerturbationError, RateLimited
 from terrarium.flux import Ejected
+from terrarium.perturbation import DEFAULT_PRIORITY
 
 #: HTTP status for each refusal code of the Beam.
 STATUS_OF = {
@@ -80,7 +81,7 @@ class PerturbRestHandler(TerrariumAPIHandler):
                 raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
             perturbation = agent.submit(
                 body["data"],
-                priority=body.get("priority", 100),
+                priority=DEFAULT_PRIORITY if body.get("priority") is None else body["priority"],
                 timeout=body.get("timeout"),
                 by=self.username(),
             )

@@ -111,6 +111,18 @@ async def test_priorities_at_the_edges_are_accepted(gateway: Gateway, priority: 
     assert reply is not None and reply["type"] == "result"
 
 
+async def test_a_null_priority_and_timeout_mean_the_defaults(gateway: Gateway) -> None:
+    observer, _ = await gateway.observe_hello("echo")
+    beam = await gateway.beam("echo")
+
+    send(beam, "nulls", "x", priority=None, timeout=None)
+
+    reply = await receive(beam)
+    assert reply is not None and reply["type"] == "result" and reply["id"] == "nulls"
+    accepted = await until(observer, is_type("perturbation"))
+    assert accepted[-1]["data"]["priority"] == 100
+
+
 @pytest.mark.terrarium(max_message_size=1024)
 async def test_a_frame_larger_than_max_message_size_closes_with_1009(gateway: Gateway) -> None:
     beam = await gateway.beam("echo")

@@ -1,0 +1,1 @@
+"""The JavaScript side: its unit tests run under Node's own test runner."""
