@@ -59,6 +59,17 @@ def _machine(cpus: CpuPlan, profile_name: str) -> dict[str, Any]:
     }
 
 
+def _contention(tables: dict[str, Table]) -> dict[str, float]:
+    """Mean and worst share of each core taken by work outside the bench, over all windows."""
+    found: dict[str, float] = {}
+    for key, core in (("server_other", "core0"), ("client_other", "core1")):
+        values = [row[key] for table in tables.values() for row in table.rows if key in row]
+        if values:
+            found[f"{core}_other_mean"] = round(sum(values) / len(values), 1)
+            found[f"{core}_other_max"] = round(max(values), 1)
+    return found
+
+
 def _run_one(module: Any, context_args: dict[str, Any]) -> Table:
     started = time.monotonic()
     try:
@@ -102,7 +113,21 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + table.render(), flush=True)
     verdicts = evaluate(tables)
     total = time.monotonic() - started
+    contention = _contention(tables)
+    machine["contention"] = contention
     print("\n" + render(verdicts))
+    if contention:
+        print(
+            f"Other work on the server core: {contention.get('core0_other_mean', 0):.0f}% on "
+            f"average, {contention.get('core0_other_max', 0):.0f}% at worst; on the clients' "
+            f"core: {contention.get('core1_other_mean', 0):.0f}% / "
+            f"{contention.get('core1_other_max', 0):.0f}%."
+            + (
+                " The machine was shared: figures are pessimistic."
+                if contention.get("core0_other_mean", 0) > 10
+                else ""
+            )
+        )
     print(f"\nTotal {total:.0f} s; results in {args.json}; server logs in {logs}")
     machine["load_average_at_end"] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)

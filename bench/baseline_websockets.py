@@ -15,8 +15,9 @@ import contextlib
 import json
 from typing import Any
 
-from websockets.asyncio.server import Request, Response, ServerConnection, broadcast, serve
+from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from bench.baseline_common import (
     ECHO_PATH,

@@ -1,9 +1,9 @@
 """What every scenario is given, and the one measurement window they share.
 
-A window reads the clients' frame counters, the server's CPU time and both
-cores' busy time at its start and end, so every figure in a row covers the
-same interval, and a row whose server core was busy with someone else's work
-can be told apart (the machine may be shared).
+A window reads the clients' frame counters, the server's and the clients'
+CPU time and both cores' busy time at its start and end, so every figure in
+a row covers the same interval. What a core did beyond the bench's own
+processes ("other%") shows when the machine was shared during that row.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from bench.servers import ServerHandle, running
 
 @dataclass
 class BenchContext:
+    """A scenario's tools: its sizes, the CPU plan, the client process, fresh servers."""
+
     profile: Profile
     cpus: CpuPlan
     logs: Path
@@ -68,7 +70,10 @@ class Window:
         cpus = self.context.cpus
         if cpus.server is not None and cpus.clients is not None:
             before, after = start["cores"], end["cores"]
-            figures["server_core"] = 100 * core_share(before, after, cpus.server)
-            figures["server_irq"] = 100 * core_share(before, after, cpus.server, 2)
-            figures["client_core"] = 100 * core_share(before, after, cpus.clients)
+            busy = 100 * core_share(before, after, cpus.server)
+            irq = 100 * core_share(before, after, cpus.server, 2)
+            figures["server_irq"] = irq
+            figures["server_other"] = max(0.0, busy - irq - figures["server_cpu"])
+            client_busy = 100 * core_share(before, after, cpus.clients)
+            figures["client_other"] = max(0.0, client_busy - figures["client_cpu"])
         return figures

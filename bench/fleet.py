@@ -313,7 +313,10 @@ class Fleet:
                 raise FleetError(f"the client process died during {op}")
             if time.monotonic() > deadline:
                 raise FleetError(f"{op} did not answer within {timeout:g} s")
-        status, value = self._conn.recv()
+        try:
+            status, value = self._conn.recv()
+        except (EOFError, OSError) as error:
+            raise FleetError(f"the client process went away during {op}") from error
         if status != "ok":
             raise FleetError(value)
         return value

@@ -29,7 +29,7 @@ class Profile:
     #: Sequential attaches per observer count (T5), and the deliveries per second
     #: the background stream is capped at while they happen.
     attaches: int = 100
-    attach_budget: float = 8.0
+    attach_budget: float = 5.0
     attach_stream_deliveries: float = 100_000.0
     attach_stream_rate: float = 1000.0
     #: Idle observers for the RSS-per-observer figure (T6), and seconds to settle
@@ -58,17 +58,17 @@ FULL = Profile(name="full", observers=(1, 10, 100, 1000), warmup=0.5, window=1.5
 QUICK = Profile(
     name="quick",
     observers=(1, 100),
-    warmup=0.3,
-    window=0.6,
-    latency_seconds=1.5,
-    attaches=40,
-    attach_budget=3.0,
+    warmup=0.25,
+    window=0.5,
+    latency_seconds=1.0,
+    attaches=30,
+    attach_budget=2.0,
     idle_observers=300,
-    idle_settle=0.5,
+    idle_settle=0.3,
     stalled_counts=(0, 10),
-    stalled_seconds=3.0,
+    stalled_seconds=2.0,
     stalled_event_bytes=4096,
-    stalled_warmup=1.5,
+    stalled_warmup=1.2,
     round_trips=500,
     pipelined=5000,
 )

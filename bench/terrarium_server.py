@@ -82,15 +82,12 @@ async def install_hooks(serverapp: Any) -> None:
         await asyncio.sleep(0.01)
     await registry.unregister(AGENT)
 
-    stop = StopSignal()
-    handler = PacedFirehose(stop)
+    probes = BenchProbes(lambda: registry.mirror(AGENT).observer_count)
+    handler = PacedFirehose(probes.stop)
     agent = FluxAgent(handler, agent_id=AGENT, config=FluxConfig(perturbation_timeout=600))
     handler.agent = handler.inner.agent = agent
-    registry.register(agent)
-    mirror = agent.mirror
-    probes = BenchProbes(lambda: mirror.observer_count)
-    probes.stop = stop
-    mirror.reflect = probes.calls.wrap(mirror.reflect)  # type: ignore[method-assign]
+    registry.register(agent)  # binds the mirror the registry configures; wrap that one
+    agent.mirror.reflect = probes.calls.wrap(agent.mirror.reflect)  # type: ignore[method-assign]
     probes.start()
 
     class JupyterBenchHandler(BenchHandler):

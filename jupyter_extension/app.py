@@ -18,11 +18,13 @@ from prometheus_client import REGISTRY
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 import terrarium
+from jupyter_extension.backplane import BackplaneConfig, make_bus, redis_token_store
 from jupyter_extension.context import TerrariumContext
 from jupyter_extension.handlers.observe import ObserveHandler
 from jupyter_extension.handlers.page import DashboardHandler
 from jupyter_extension.handlers.perturb import PerturbHandler
 from jupyter_extension.handlers.prism import CommandHandler, GenusHandler, OpenAPIHandler
+from jupyter_extension.handlers.publish import PublishHandler
 from jupyter_extension.handlers.purgatory import (
     CancelHandler,
     PendingHandler,
@@ -135,6 +137,45 @@ class TerrariumApp(ExtensionApp):
         1.0, help="Seconds between 'metabolism' events while an agent has observers."
     ).tag(config=True)
 
+    redis_url = Unicode(
+        help="""Redis URL (redis://host:port/db) of the backplane shared by several
+        gateway replicas; also read from the environment variable TERRARIUM_REDIS_URL.
+        Empty (the default): one process, no Redis. Set: every agent runs in one
+        replica (its owner), and any replica serves its observers, perturbations and
+        semaphores; semaphore tokens are kept in Redis.""",
+    ).tag(config=True)
+
+    @default("redis_url")
+    def _default_redis_url(self) -> str:
+        return os.environ.get("TERRARIUM_REDIS_URL", "")
+
+    replica_id = Unicode(
+        help="""This replica's name on the backplane. Default: host, process id and a
+        random suffix, so a restarted replica is a new one and claims its agents again.""",
+    ).tag(config=True)
+
+    redis_namespace = Unicode(
+        "terrarium", help="Prefix of every Redis key, so deployments can share one Redis."
+    ).tag(config=True)
+
+    redis_stream_length = Int(
+        10_000,
+        help="""Entries kept per agent event stream (XADD MAXLEN ~): how far back a
+        replica can replay, and how many events an owner holds while Redis is away.""",
+    ).tag(config=True)
+
+    redis_heartbeat_ttl = Float(
+        5.0,
+        help="""Seconds after its last heartbeat (sent every ttl/5 s, at most 1 s) when a
+        replica is taken for dead: its agents show as unavailable everywhere.""",
+    ).tag(config=True)
+
+    redis_dead_owner_grace = Float(
+        300.0,
+        help="""Seconds an agent of a dead replica stays listed as unavailable before it
+        is dropped (it is replaced at once if a replica registers it again).""",
+    ).tag(config=True)
+
     @validate("history_size")
     def _check_history_size(self, proposal: dict[str, Any]) -> int:
         return _at_least(proposal, 0)
@@ -148,6 +189,16 @@ class TerrariumApp(ExtensionApp):
         if proposal["value"] < 0:
             raise TraitError("perturb_rate_limit must be >= 0 (0 turns it off)")
         return float(proposal["value"])
+
+    @validate("redis_heartbeat_ttl", "redis_dead_owner_grace")
+    def _check_positive_seconds(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be positive")
+        return float(proposal["value"])
+
+    @validate("redis_stream_length")
+    def _check_stream_length(self, proposal: dict[str, Any]) -> int:
+        return _at_least(proposal, 1)
 
     @validate("metrics_interval")
     def _check_interval(self, proposal: dict[str, Any]) -> float:
@@ -173,6 +224,7 @@ class TerrariumApp(ExtensionApp):
             metrics_interval=self.metrics_interval,
             token_store=self._token_store(),
         )
+        self.bus = make_bus(self._backplane(), self.registry, self.log)
         self.context = TerrariumContext(
             registry=self.registry,
             public_observe=self.public_observe,
@@ -180,6 +232,7 @@ class TerrariumApp(ExtensionApp):
             perturb_rate_limit=self.perturb_rate_limit,
             version=terrarium.__version__,
             audit=self._audit,
+            bus=self.bus,
         )
         event_logger = self.server.event_logger
         assert event_logger is not None
@@ -195,7 +248,20 @@ class TerrariumApp(ExtensionApp):
             self.registry.prism.register(Grammar())
         self.log.info("Terrarium serves %d agents: %s", len(self.registry), self._agent_ids())
 
+    def _backplane(self) -> BackplaneConfig:
+        return BackplaneConfig(
+            redis_url=self.redis_url,
+            replica_id=self.replica_id,
+            namespace=self.redis_namespace,
+            stream_length=self.redis_stream_length,
+            heartbeat_ttl=self.redis_heartbeat_ttl,
+            dead_owner_grace=self.redis_dead_owner_grace,
+        )
+
     def _token_store(self) -> TokenStore:
+        if self.redis_url:
+            self.log.info("Terrarium keeps semaphore tokens in Redis (%s)", self.redis_namespace)
+            return redis_token_store(self._backplane())
         if self.purgatory_store == "memory":
             return MemoryTokenStore()
         self.log.info("Terrarium keeps semaphore tokens in %s", self.purgatory_path)
@@ -242,6 +308,7 @@ class TerrariumApp(ExtensionApp):
                 (rf"/{base}/?", DashboardHandler, kwargs),
                 (rf"/{base}/observe/{SEGMENT}", ObserveHandler, kwargs),
                 (rf"/{base}/perturb/{SEGMENT}", PerturbHandler, kwargs),
+                (rf"/{base}/publish/([^/]+)", PublishHandler, kwargs),
                 (rf"/{base}/api/agents", AgentsHandler, kwargs),
                 (rf"/{base}/api/agents/{SEGMENT}", AgentHandler, kwargs),
                 (rf"/{base}/api/agents/{SEGMENT}/events", EventsHandler, kwargs),
@@ -264,13 +331,21 @@ class TerrariumApp(ExtensionApp):
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        """Start agents registered before the event loop ran (``jupyter terrarium``)."""
+        """Start agents registered before the event loop ran (``jupyter terrarium``).
+
+        With a backplane, the bus starts them itself, once it has claimed them
+        and reloaded their history.
+        """
+        await self.bus.start()
+        if self.registry.membership is not None:
+            return
         for agent in self.registry:
             if agent.state is AgentState.DORMANT:
                 agent.start()
 
     async def stop_extension(self) -> None:
         await self.registry.close()
+        await self.bus.close()
         self.registry.token_store.close()
         REGISTRY.unregister(self.collector)
 
@@ -285,7 +360,9 @@ def _at_least(proposal: dict[str, Any], floor: int) -> int:
 def main(argv: list[str] | None = None) -> None:
     """``jupyter terrarium``: a Jupyter server with the demo agents, opened on the dashboard."""
     args = list(sys.argv[1:] if argv is None else argv)
-    defaults = ["--TerrariumApp.demo_agents=True"]
+    # The demo agents are on unless the command line says otherwise (traitlets refuses both).
+    chosen = any(arg.startswith("--TerrariumApp.demo_agents") for arg in args)
+    defaults = [] if chosen else ["--TerrariumApp.demo_agents=True"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         print(
             "[terrarium] WARNING: running as root; starting Jupyter with allow_root. "

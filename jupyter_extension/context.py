@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from terrarium.bus import EventBus, LocalBus
 from terrarium.registry import AgentRegistry
 
 AUTH_RESOURCE = "terrarium"
@@ -27,6 +28,18 @@ class TerrariumContext:
     audit: Callable[[dict[str, Any]], None] = field(default=lambda record: None)
     #: Token buckets for REST perturbations, one per user (one for all holders of the token).
     rest_buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    #: Where agents this process does not own are found (other replicas); local by default.
+    bus: EventBus | None = None
+
+    def __post_init__(self) -> None:
+        if self.bus is None:
+            self.bus = LocalBus(self.registry)
+
+    @property
+    def events(self) -> EventBus:
+        """The bus, never None once built."""
+        assert self.bus is not None
+        return self.bus
 
     def bucket(self) -> TokenBucket:
         return TokenBucket(self.perturb_rate_limit)

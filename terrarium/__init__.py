@@ -4,6 +4,7 @@ The core is plain asyncio: flux agents, their mirrors and the registry run in
 any process. The Jupyter server extension (``jupyter_extension``) serves them.
 """
 
+from terrarium.client import TerrariumClient, connect
 from terrarium.errors import (
     AgentError,
     AgentUnavailable,
@@ -16,6 +17,7 @@ from terrarium.errors import (
 )
 from terrarium.events import PROTOCOL_VERSION, TerrariumEvent
 from terrarium.flux import AgentState, FluxAgent, FluxConfig, flux
+from terrarium.local import LocalTerrarium, kernel_registry
 from terrarium.metrics import Metabolism, MetabolismMeter
 from terrarium.mirror import HolographicBuffer, Observer
 from terrarium.perturbation import Perturbation, PerturbationQueue
@@ -36,6 +38,7 @@ __all__ = [
     "FluxConfig",
     "Genus",
     "HolographicBuffer",
+    "LocalTerrarium",
     "Metabolism",
     "MetabolismMeter",
     "MirrorSettings",
@@ -47,9 +50,12 @@ __all__ = [
     "Prism",
     "QueueFull",
     "RateLimited",
+    "TerrariumClient",
     "TerrariumEvent",
     "UnknownAgent",
     "__version__",
+    "connect",
     "expose",
     "flux",
+    "kernel_registry",
 ]

@@ -389,7 +389,7 @@ _PERTURB_EXIT = {"bad_request": EXIT_USAGE}
 
 
 async def _perturb(client: TerrariumClient, args: argparse.Namespace) -> int:
-    replies = client.perturb(
+    replies = client.replies(
         args.agent,
         _perturb_data(args.data),
         priority=args.priority,

@@ -1,14 +1,20 @@
-"""A client of a running Terrarium server: where it is, its REST routes and its two sockets.
+"""A client of a running Terrarium server: where it is, its REST routes and its sockets.
 
 It finds the server the way a user expects: ``--url``/``--token``, then the
 ``TERRARIUM_URL``/``TERRARIUM_TOKEN`` (or ``JUPYTER_TOKEN``) environment, then
 the ``jpserver-*.json`` files every Jupyter server writes into the runtime
-directory. REST goes through ``urllib`` and the WebSockets through the
-``websockets`` package, so the core never needs Tornado or jupyter_server.
+directory: in a kernel, the one whose ``pid`` is the kernel's
+``JPY_PARENT_PID`` (the server that runs it), else the newest. REST goes
+through ``urllib`` (plain blocking calls, so they work the same in a script
+and in a kernel cell) and the WebSockets through the ``websockets`` package
+(async), so the core never needs Tornado or jupyter_server.
+
+``connect()`` is the notebook's entry point: ``terrarium.connect()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -19,11 +25,16 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
+
+if TYPE_CHECKING:
+    from terrarium.flux import FluxAgent
+    from terrarium.publish import Publication
 
 #: Seconds to wait for a REST answer or a WebSocket handshake.
 DEFAULT_TIMEOUT = 60.0
@@ -45,6 +56,15 @@ class ServerError(ClientError):
         self.body = dict(body)
         self.code = str(body.get("error", "error"))
         super().__init__(str(body.get("message", f"HTTP {status}")))
+
+
+class PerturbationFailed(ClientError):
+    """The Beam refused or failed a perturbation; ``code`` is the protocol's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
 
 
 @dataclass(frozen=True)
@@ -124,7 +144,7 @@ def find_server(
     environ: Mapping[str, str] | None = None,
     runtime_dir: Path | None = None,
 ) -> Server:
-    """Options first, then the environment, then the newest running Jupyter server."""
+    """Options, then the environment, then this kernel's server, then the newest one."""
     env = os.environ if environ is None else environ
     source = "option" if url else "environment"
     url = url or env.get("TERRARIUM_URL") or None
@@ -147,18 +167,57 @@ def find_server(
             "no running Jupyter server found: start one with 'jupyter terrarium', "
             "or pass --url (or set TERRARIUM_URL)"
         )
-    info = servers[0]
-    return Server(normalise_url(info["url"]), token or info.get("token") or None, info["file"])
+    info, source = servers[0], servers[0]["file"]
+    parent = _parent_server(servers, env.get("JPY_PARENT_PID"))
+    if parent is not None:
+        info, source = parent, f"{parent['file']} (JPY_PARENT_PID)"
+    return Server(normalise_url(info["url"]), token or info.get("token") or None, source)
+
+
+def _parent_server(servers: list[dict[str, Any]], parent_pid: str | None) -> dict[str, Any] | None:
+    """The server whose pid is the kernel's ``JPY_PARENT_PID``: the one running this kernel."""
+    if not parent_pid or not parent_pid.strip().isdigit():
+        return None
+    pid = int(parent_pid)
+    return next((info for info in servers if info.get("pid") == pid), None)
+
+
+def connect(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+    runtime_dir: Path | None = None,
+) -> TerrariumClient:
+    """A client of the Jupyter server that runs this kernel (or of ``url``).
+
+    Where the server is, in order: ``url``/``token``; ``TERRARIUM_URL`` and
+    ``TERRARIUM_TOKEN`` (or ``JUPYTER_TOKEN``); the running-server file whose
+    ``pid`` is ``JPY_PARENT_PID``; the only, or newest, running server.
+    ``client.server.source`` says which. Nothing is contacted until a call.
+    """
+    server = find_server(url, token, environ=environ, runtime_dir=runtime_dir)
+    return TerrariumClient(server, timeout=timeout)
 
 
 class TerrariumClient:
-    """The REST routes and the two WebSockets of one server."""
+    """The REST routes and the WebSockets of one server.
+
+    REST methods are synchronous; the socket methods are async (``await`` them
+    in a notebook cell). In the kernel that publishes an agent, perturb it
+    with ``await client.perturb(...)``: a synchronous call would hold the
+    kernel's loop, which is the one that must answer the server.
+    """
 
     def __init__(self, server: Server, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.server = server
         self.timeout = timeout
         handlers = [urllib.request.ProxyHandler({})] if server.loopback else []
         self._opener = urllib.request.build_opener(*handlers)
+
+    def __repr__(self) -> str:
+        return f"<TerrariumClient {self.server.url} (from {self.server.source})>"
 
     def headers(self) -> dict[str, str]:
         token = self.server.token
@@ -187,13 +246,54 @@ class TerrariumClient:
     def genus(self, name: str) -> dict[str, Any]:
         return dict(self.request("GET", name))
 
-    def call(self, genus: str, command: str, arguments: Mapping[str, Any]) -> Any:
-        return self.request("POST", genus, command, body=dict(arguments))["result"]
+    def call(
+        self,
+        genus: str,
+        command: str,
+        arguments: Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Any,
+    ) -> Any:
+        """Run a genus command through Prism: ``client.call("grammar", "parse", text="...")``."""
+        body = {**(arguments or {}), **kwargs}
+        return self.request("POST", genus, command, body=body)["result"]
 
-    async def _connect(self, *parts: str, **query: Any) -> ClientConnection:
+    def pending(self, agent_id: str | None = None) -> list[dict[str, Any]]:
+        """Pending semaphore tokens of one agent, or of every agent that has some."""
+        if agent_id is not None:
+            return list(self.request("GET", "purgatory", agent_id, "pending")["pending"])
+        tokens: list[dict[str, Any]] = []
+        for status in self.agents():
+            if status.get("pending_semaphores"):
+                tokens.extend(self.pending(status["id"]))
+        return tokens
+
+    def resolve(self, agent_id: str, token_id: str, human_input: Any) -> dict[str, Any]:
+        """Answer a pending token; the agent resumes with ``human_input``. Returns the TOKEN."""
+        body = {"human_input": human_input}
+        path = ("purgatory", agent_id, "resolve", token_id)
+        return dict(self.request("POST", *path, body=body)["token"])
+
+    def cancel(self, agent_id: str, token_id: str) -> dict[str, Any]:
+        """Cancel a pending token; whoever waits on it gets an error. Returns the TOKEN."""
+        return dict(self.request("POST", "purgatory", agent_id, "cancel", token_id)["token"])
+
+    def publish(self, agent: FluxAgent) -> Publication:
+        """Serve a kernel agent through this server, as long as the kernel lives.
+
+        Call it from the kernel's loop (a notebook cell): the publication starts
+        as a background task at once; ``await`` it (or ``publish(...).ready()``)
+        to know it is registered. See ``terrarium.publish``.
+        """
+        from terrarium.publish import Publication
+
+        return Publication(self, agent).start()
+
+    async def open_socket(self, *parts: str, **query: Any) -> ClientConnection:
+        """One of the server's WebSockets under ``terrarium/``, authenticated with the token."""
         url = self.server.ws_endpoint("terrarium", *parts, **query)
         try:
-            return await connect(
+            return await ws_connect(
                 url,
                 additional_headers=self.headers(),
                 open_timeout=self.timeout,
@@ -202,13 +302,20 @@ class TerrariumClient:
             )
         except InvalidStatus as error:
             status = error.response.status_code
-            raise ServerError(status, _ws_error_body(status, parts)) from None
+            raise ServerError(
+                status, _ws_error_body(status, parts, bytes(error.response.body))
+            ) from None
         except (OSError, TimeoutError) as error:
             raise Unreachable(f"cannot reach {self.server.url}: {error}") from None
 
     async def observe(self, agent_id: str, since: int | None = None) -> AsyncGenerator[Any, None]:
-        """Every frame of the Reflection, parsed: hello, events, gaps."""
-        socket = await self._connect("observe", agent_id, since=since)
+        """Every frame of the Reflection, parsed: ``hello`` first, then events and ``gap``s.
+
+        Nothing is skipped: ``hello`` carries the snapshot and the newest seq,
+        and a ``gap`` says which seqs were missed (PROTOCOL.md section 2). Tell
+        them apart from events by ``type``. Ends when the agent is removed.
+        """
+        socket = await self.open_socket("observe", agent_id, since=since)
         async with socket:
             async for message in socket:
                 yield json.loads(message)
@@ -219,10 +326,35 @@ class TerrariumClient:
         data: Any,
         *,
         priority: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the server's perturbation timeout
+    ) -> Any:
+        """Perturb through the Beam and return the output.
+
+        Raises ``PerturbationFailed`` with the protocol's code (``queue_full``,
+        ``timeout``, ``agent_error``, ...). When the agent asks a human, this
+        waits until the token is resolved; use ``replies()`` to see the token.
+        """
+        async with contextlib.aclosing(
+            self.replies(agent_id, data, priority=priority, perturbation_timeout=timeout)
+        ) as replies:
+            async for reply in replies:
+                if reply.get("type") == "result":
+                    return reply.get("output")
+                if reply.get("type") == "error":
+                    code = str(reply.get("code", "error"))
+                    raise PerturbationFailed(code, str(reply.get("message", "")))
+        raise PerturbationFailed("agent_unavailable", "the Beam closed before answering")
+
+    async def replies(
+        self,
+        agent_id: str,
+        data: Any,
+        *,
+        priority: int | None = None,
         perturbation_timeout: float | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """The Beam's replies to one request: maybe ``semaphore``, then ``result`` or ``error``."""
-        socket = await self._connect("perturb", agent_id)
+        socket = await self.open_socket("perturb", agent_id)
         cid = uuid.uuid4().hex
         frame: dict[str, Any] = {"id": cid, "data": data}
         if priority is not None:
@@ -250,7 +382,17 @@ def _error_body(error: urllib.error.HTTPError) -> dict[str, Any]:
     return {"error": "http_error", "message": f"HTTP {error.code} {error.reason}"}
 
 
-def _ws_error_body(status: int, parts: tuple[str, ...]) -> dict[str, Any]:
+def _ws_error_body(status: int, parts: tuple[str, ...], body: bytes | None) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body or b"null")
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        return parsed
+    if status == 409:
+        return {"error": "conflict", "message": f"an agent {parts[-1]!r} already exists"}
+    if status == 400:
+        return {"error": "bad_request", "message": f"the server refused {parts[-1]!r}"}
     if status == 404:
         return {"error": "unknown_agent", "message": f"no agent {parts[-1]!r}"}
     if status in (401, 403):

@@ -300,28 +300,39 @@ class FluxAgent:
         timeout: float | None = None,
         by: str | None = None,
         allow_reentry: bool = False,
+        perturbation_id: str | None = None,
     ) -> Perturbation:
         """Queue a perturbation now, or raise ``QueueFull``/``AgentUnavailable`` now.
 
         The returned perturbation's ``future`` resolves with the output, or
         with the reason it was not served; it always resolves by its deadline.
+        ``perturbation_id`` is for a perturbation routed from another replica,
+        whose caller already told its client the id.
         """
         priority = Perturbation.check_priority(priority, allow_reentry=allow_reentry)
         timeout = Perturbation.check_timeout(timeout)
-        return self._enqueue(data, priority, timeout, by)
+        return self._enqueue(data, priority, timeout, by, perturbation_id=perturbation_id)
 
     def _reenter(self, context: ReentryContext, by: str | None) -> None:
         """Queue a resolved token's reentry at the top priority, past the queue's capacity."""
         self._enqueue(context, REENTRY_PRIORITY, None, by, force=True)
 
     def _enqueue(
-        self, data: Any, priority: int, timeout: float | None, by: str | None, force: bool = False
+        self,
+        data: Any,
+        priority: int,
+        timeout: float | None,
+        by: str | None,
+        force: bool = False,
+        perturbation_id: str | None = None,
     ) -> Perturbation:
         if not self.accepting:
             raise AgentUnavailable(f"agent {self.id} is {self._lifecycle.value}")
         timeout = timeout or self.config.perturbation_timeout
         loop = asyncio.get_running_loop()
         perturbation = Perturbation(data, priority=priority, timeout=timeout, by=by)
+        if perturbation_id is not None:
+            perturbation.id = perturbation_id
         self._queue.push(perturbation, force=force)
         perturbation.future = loop.create_future()
         perturbation.deadline = loop.time() + timeout

@@ -6,6 +6,11 @@ walks the observers and writes each one's missing frames as one joined buffer
 (observers with the same lag share it), skips observers whose socket still
 has unsent data, and tells an observer that fell out of the ring what it
 missed (``gap``) or closes it, per policy. Why this shape: PERF-NOTES.md.
+
+A mirror can also be fed from elsewhere: ``ingest`` takes events that another
+process already numbered and serialised (a follower of a remote agent, or an
+owner reloading its history after a restart) and keeps the same seqs. A seq
+the source skipped becomes a hole, told to observers as a ``gap``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_AGENT_REMOVED = 4004
 
 Framer = Callable[[bytes], bytes]
+#: Called with each reflected event's seq and payload, for a backplane to carry it elsewhere.
+Tap = Callable[[int, bytes], None]
 
 
 class Observer(Protocol):
@@ -91,6 +98,7 @@ class HolographicBuffer:
         framer: Framer = plain_frame,
         snapshot: Callable[[], dict[str, Any]] | None = None,
         on_observers_changed: Callable[[int], None] | None = None,
+        tap: Tap | None = None,
     ) -> None:
         if history_size < 0 or observer_queue_size < 1:
             raise ValueError("history_size must be >= 0 and observer_queue_size >= 1")
@@ -102,6 +110,12 @@ class HolographicBuffer:
         self._frames: list[bytes] = [b""] * self._capacity
         self._payloads: list[bytes] = [b""] * self._capacity
         self._last_seq = 0
+        #: The first seq this mirror ever held: 1, unless it was fed from the middle of a stream.
+        self._floor = 1
+        #: Runs of seqs the source skipped (rare: only ``ingest`` makes them), oldest first.
+        self._holes: list[tuple[int, int]] = []
+        #: Carries each reflected event elsewhere (a backplane); None when embedded.
+        self.tap = tap
         self._framer = framer
         self._snapshot = snapshot or dict
         self._on_observers_changed = on_observers_changed
@@ -140,7 +154,37 @@ class HolographicBuffer:
         self._last_seq = seq
         if self._cursors:
             self._schedule_flush()
+        if self.tap is not None:
+            self.tap(seq, payload)
         return seq
+
+    def ingest(self, seq: int, payload: bytes) -> bool:
+        """Keep an event numbered and serialised elsewhere; False if it is not newer.
+
+        The first event a mirror ingests sets where its history starts; a seq
+        past ``last_seq + 1`` leaves a hole that observers are told about as a
+        ``gap``. The tap is not called: the event came from where it would go.
+        """
+        last = self._last_seq
+        if seq <= last:
+            return False
+        capacity = self._capacity
+        if last == 0:
+            self._floor = seq
+        elif seq > last + 1:
+            for missing in range(max(last + 1, seq - capacity + 1), seq):
+                self._frames[missing % capacity] = b""
+                self._payloads[missing % capacity] = b""
+            self._holes.append((last + 1, seq - 1))
+            oldest = seq - capacity + 1
+            self._holes = [hole for hole in self._holes if hole[1] >= oldest]
+        slot = seq % capacity
+        self._frames[slot] = self._framer(payload)
+        self._payloads[slot] = payload
+        self._last_seq = seq
+        if self._cursors:
+            self._schedule_flush()
+        return True
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop that numbers events and flushes; the agent binds it when it starts."""
@@ -156,14 +200,30 @@ class HolographicBuffer:
     # -- reading what is kept -------------------------------------------------
 
     def _first_kept(self, keep: int) -> int:
-        return max(1, self._last_seq - keep + 1)
+        return max(self._floor, self._last_seq - keep + 1)
 
     def replay(self, since: int | None, limit: int | None = None) -> Replay:
-        """History after ``since`` (all kept history when None), oldest first."""
+        """History after ``since`` (all kept history when None), oldest first.
+
+        ``gap`` is the range asked for but no longer kept or, failing that, the
+        first hole the source left inside the range.
+        """
         first = self._first_kept(self.history_size)
         start, gap = self._start_after(since, first)
         stop = self._last_seq if limit is None else min(self._last_seq, start + limit - 1)
-        return Replay([self._payloads[s % self._capacity] for s in range(start, stop + 1)], gap)
+        payloads = [self._payloads[s % self._capacity] for s in range(start, stop + 1)]
+        if self._holes:
+            payloads = [payload for payload in payloads if payload]
+            if gap is None:
+                gap = next(
+                    (
+                        (max(lo, start), min(hi, stop))
+                        for lo, hi in self._holes
+                        if hi >= start and lo <= stop
+                    ),
+                    None,
+                )
+        return Replay(payloads, gap)
 
     def _start_after(self, since: int | None, first: int) -> tuple[int, tuple[int, int] | None]:
         if since is None:
@@ -197,7 +257,7 @@ class HolographicBuffer:
         start, gap = self._start_after(since, self._first_kept(self.history_size))
         if gap is not None:
             parts.append(self._gap_frame(*gap))
-        parts.extend(self._frames[s % self._capacity] for s in range(start, last + 1))
+        parts.append(self._join(start, last))
         observer.send(b"".join(parts))
         self._observers_changed()
 
@@ -227,6 +287,22 @@ class HolographicBuffer:
 
     def _gap_frame(self, first: int, last: int) -> bytes:
         return self._framer(b'{"type":"gap","from":%d,"to":%d}' % (first, last))
+
+    def _join(self, start: int, last: int) -> bytes:
+        """The frames of seqs ``start..last`` as one buffer, holes told as ``gap`` frames."""
+        frames, capacity = self._frames, self._capacity
+        if not self._holes:
+            return b"".join([frames[s % capacity] for s in range(start, last + 1)])
+        parts: list[bytes] = []
+        cursor = start
+        for lo, hi in self._holes:
+            if hi < cursor or lo > last:
+                continue
+            parts.extend(frames[s % capacity] for s in range(cursor, lo))
+            parts.append(self._gap_frame(max(lo, cursor), min(hi, last)))
+            cursor = min(hi, last) + 1
+        parts.extend(frames[s % capacity] for s in range(cursor, last + 1))
+        return b"".join(parts)
 
     # -- the flush --------------------------------------------------------------
 
@@ -261,8 +337,6 @@ class HolographicBuffer:
     def _serve(self, cursors: list[_Cursor]) -> None:
         last = self._last_seq
         first_live = self._first_kept(self.observer_queue_size)
-        capacity = self._capacity
-        frames = self._frames
         shared: dict[int, bytes] = {}
         for cursor in cursors:
             start = cursor.next_seq
@@ -277,8 +351,7 @@ class HolographicBuffer:
                 continue
             buffer = shared.get(start)
             if buffer is None:
-                begin = first_live if lapped else start
-                buffer = b"".join([frames[s % capacity] for s in range(begin, last + 1)])
+                buffer = self._join(first_live if lapped else start, last)
                 if lapped:
                     buffer = self._gap_frame(start, first_live - 1) + buffer
                 shared[start] = buffer

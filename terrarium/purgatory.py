@@ -93,7 +93,13 @@ class Purgatory:
     # -- the humans' side --------------------------------------------------------
 
     def pending(self) -> list[SemaphoreToken]:
-        return self.store.pending(self.agent_id)
+        """Pending tokens; any whose deadline passed unseen (a stopped server's) is voided now."""
+        tokens = self.store.pending(self.agent_id)
+        now = utc_now()
+        expired = [t for t in tokens if t.deadline is not None and t.deadline <= now]
+        for token in expired:
+            self._void(token.id)
+        return [token for token in tokens if token not in expired] if expired else tokens
 
     def get(self, token_id: str) -> SemaphoreToken:
         token = self.store.get(token_id)

@@ -2,7 +2,12 @@
 
 The gateway (the Jupyter extension, or any asyncio program) builds one
 registry and hands it to whatever serves the agents. The registry, not the
-agent, ticks ``metabolism`` events, and only while an agent has observers.
+agent, ticks ``metabolism`` events, and only while an agent has observers
+(here, or on another replica when a distributed bus says so).
+
+With a ``membership`` (a distributed bus), registering hands the agent to the
+bus, which starts it once it has claimed the agent and reloaded its history,
+so seqs carry on from the shared stream instead of restarting at 1.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from terrarium.bus import Membership
 from terrarium.errors import UnknownAgent
 from terrarium.flux import AgentState, FluxAgent
 from terrarium.metrics import Metabolism, MetabolismMeter
@@ -44,6 +50,8 @@ class _Entry:
     ticker: asyncio.Task[None] | None = None
     #: The genus this agent brought into the prism, if it was the first of its kind.
     genus: str | None = None
+    #: Observers of this agent on other replicas (a distributed bus reports them).
+    watched_elsewhere: bool = False
 
 
 class AgentRegistry:
@@ -65,6 +73,8 @@ class AgentRegistry:
         self._entries: dict[str, _Entry] = {}
         #: The commands of the agents' genera (and of standalone genus objects).
         self.prism = Prism()
+        #: A distributed bus that claims and starts agents; None when embedded.
+        self.membership: Membership | None = None
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._entries
@@ -110,7 +120,9 @@ class AgentRegistry:
         )
         agent.bind_token_store(self.token_store)
         self._entries[agent.id] = entry
-        if start:
+        if self.membership is not None:
+            self.membership.adopt(agent, agent.start if start else None)
+        elif start:
             with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop()
                 agent.start()
@@ -122,6 +134,8 @@ class AgentRegistry:
         if entry is None:
             raise UnknownAgent(f"no agent {agent_id!r}")
         await entry.agent.kill()
+        if self.membership is not None:
+            self.membership.release(agent_id)
         if entry.genus is not None:
             self.prism.unregister(entry.genus)
             self._readopt_genus(entry.genus)
@@ -197,12 +211,20 @@ class AgentRegistry:
 
     # -- metabolism ticks ------------------------------------------------------------
 
+    def watched_elsewhere(self, agent_id: str, watched: bool) -> None:
+        """A distributed bus says whether other replicas have observers of this agent."""
+        entry = self._entries.get(agent_id)
+        if entry is not None and entry.watched_elsewhere != watched:
+            entry.watched_elsewhere = watched
+            self._observers_changed(entry, entry.agent.mirror.observer_count)
+
     def _observers_changed(self, entry: _Entry, count: int) -> None:
-        if count and entry.ticker is None and entry.agent.id in self._entries:
+        watched = count > 0 or entry.watched_elsewhere
+        if watched and entry.ticker is None and entry.agent.id in self._entries:
             entry.ticker = asyncio.get_running_loop().create_task(
                 self._tick(entry), name=f"terrarium-metabolism-{entry.agent.id}"
             )
-        elif not count:
+        elif not watched:
             self._stop_ticker(entry)
 
     @staticmethod

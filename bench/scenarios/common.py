@@ -12,7 +12,13 @@ UNBOUNDED = 10_000_000
 SERVER = Column("server", "server")
 CORES = [
     Column("server_cpu", "srv cpu%", ".0f"),
-    Column("server_core", "core0 busy%", ".0f"),
-    Column("server_irq", "core0 irq%", ".0f"),
-    Column("client_core", "core1 busy%", ".0f"),
+    Column("server_irq", "irq%", ".0f"),
+    Column("server_other", "core0 other%", ".0f"),
+    Column("client_cpu", "client cpu%", ".0f"),
+    Column("client_other", "core1 other%", ".0f"),
+]
+CORE_NOTES = [
+    "srv cpu% = the server process; irq% = interrupt time on its core (loopback TCP",
+    "work, not charged to the process); other% = work on that core by anything else",
+    "(the machine may be shared: a high figure makes the row pessimistic).",
 ]

@@ -12,7 +12,7 @@ import time
 
 from bench.context import BenchContext, Window
 from bench.results import Column, Table
-from bench.scenarios.common import ALL_SERVERS, CORES, SERVER, UNBOUNDED
+from bench.scenarios.common import ALL_SERVERS, CORE_NOTES, CORES, SERVER, UNBOUNDED
 
 NAME = "latency"
 TITLE = "Latency at a fixed rate: event ts to client receipt (T3)"
@@ -29,6 +29,7 @@ COLUMNS = [
     Column("max", "max ms", ".1f"),
     Column("deliveries_s", "deliveries/s", ",.0f"),
     Column("stall_p99", "stall p99 ms", ".2f"),
+    Column("stall_max", "stall max ms", ".1f"),
     *CORES,
 ]
 
@@ -66,12 +67,14 @@ def run(context: BenchContext) -> Table:
                     "p99": latency["p99"],
                     "max": latency["max"],
                     "stall_p99": stats["stall_ms"]["p99"],
+                    "stall_max": stats["stall_ms"]["max"],
                     "events_s": figures["deliveries_s"] / n,
                     **figures,
                 }
             )
-    table.notes.append(
+    table.notes += [
         f"{profile.latency_seconds:g} s sampled after 0.5 s of warm-up; "
-        f"one frame in {profile.sample_every} per observer is parsed."
-    )
+        f"one frame in {profile.sample_every} per observer is parsed.",
+        *CORE_NOTES,
+    ]
     return table

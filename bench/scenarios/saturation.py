@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.context import BenchContext, Window
 from bench.results import Column, Table
-from bench.scenarios.common import ALL_SERVERS, CORES, SERVER, UNBOUNDED
+from bench.scenarios.common import ALL_SERVERS, CORE_NOTES, CORES, SERVER, UNBOUNDED
 from bench.servers import ServerHandle
 
 NAME = "saturation"
@@ -36,7 +36,6 @@ COLUMNS = [
     Column("stall_p99", "stall p99 ms", ".2f"),
     Column("stall_max", "stall max ms", ".1f"),
     *CORES,
-    Column("client_cpu", "client cpu%", ".0f"),
 ]
 
 
@@ -84,8 +83,7 @@ def run(context: BenchContext) -> Table:
             fleet.call("close_driver")
     table.notes += [
         "emit = one reflect() call (Terrarium); one serialise-and-fan-out call (baselines).",
-        "stall = lateness of a 1 ms timer on the server's loop; srv cpu% = the server process;",
-        "core busy% = everything on that core (other work on a shared machine shows here);",
-        "irq% = interrupt time on the server core (loopback TCP work, not charged to srv cpu%).",
+        "stall = lateness of a 1 ms timer on the server's loop.",
+        *CORE_NOTES,
     ]
     return table

@@ -19,7 +19,7 @@ import time
 
 from bench.context import BenchContext, Window
 from bench.results import Column, Table
-from bench.scenarios.common import CORES, SERVER, UNBOUNDED
+from bench.scenarios.common import CORE_NOTES, CORES, SERVER, UNBOUNDED
 
 NAME = "stalled"
 TITLE = "Stalled observers: server RSS and healthy observers' latency (T4)"
@@ -41,6 +41,7 @@ COLUMNS = [
     Column("p99_vs_none", "p99 vs 0 stalled", ".2f"),
     Column("healthy_events_s", "ev/s per healthy", ",.0f"),
     Column("stall_p99", "stall p99 ms", ".2f"),
+    Column("stall_max", "stall max ms", ".1f"),
     *CORES,
 ]
 
@@ -90,6 +91,8 @@ def _one_run(context: BenchContext, kind: str, stalled: int) -> dict[str, object
         "samples": latency["count"],
         "healthy_events_s": figures["deliveries_s"] / healthy,
         "stall_p99": stats["stall_ms"]["p99"],
+        "stall_max": stats["stall_ms"]["max"],
+        "latency_max": latency["max"],
         **figures,
     }
 
@@ -105,8 +108,9 @@ def run(context: BenchContext) -> Table:
             if reference and reference["p99"]:
                 row["p99_vs_none"] = row["p99"] / reference["p99"]
     profile = context.profile
-    table.notes.append(
+    table.notes += [
         f"{profile.stalled_healthy} healthy observers at {profile.latency_rate:,.0f} events/s "
-        f"of {profile.stalled_event_bytes} characters; RSS read every {RSS_EVERY:g} s."
-    )
+        f"of {profile.stalled_event_bytes} characters; RSS read every {RSS_EVERY:g} s.",
+        *CORE_NOTES,
+    ]
     return table

@@ -9,7 +9,7 @@
 //   {"type": "error", "code": C, "message": M} optional: e.g. "unknown_agent", "forbidden"
 // Widget -> kernel:
 //   {"type": "subscribe", "since": N | null}
-//   {"type": "perturb", "id": CID, "data": any, "priority": int}
+//   {"type": "perturb", "id": CID, "agent_id", "data": any, "priority": int}
 //   {"type": "resolve", "id": CID, "agent_id", "token_id", "human_input": any}
 //   {"type": "cancel", "id": CID, "agent_id", "token_id"}
 

@@ -2,7 +2,8 @@
 // Density and colour follow the agent's heat (temperature, flow, activity);
 // the cloud breathes, faster as the agent works; events send a ripple through
 // it and errors make it glitch. Drawn with requestAnimationFrame; the loop
-// stops when the canvas leaves the page or `stop()` is called.
+// pauses while the canvas is off screen or detached and stops for good on
+// `stop()` (which the views call from their cleanup).
 
 import { heatRgb } from "./record.js";
 
@@ -56,6 +57,8 @@ export class DensityField {
     this.frame = null;
     this.last = 0;
     this.running = false;
+    this.visible = true;
+    this.observer = null;
     this.wasConnected = false;
     this.reducedMotion = Boolean(globalThis.matchMedia?.("(prefers-reduced-motion: reduce)")?.matches);
     this._tick = (now) => this._draw(now);
@@ -64,14 +67,30 @@ export class DensityField {
   start() {
     if (this.running) return this;
     this.running = true;
-    this.frame = requestAnimationFrame(this._tick);
+    // Off screen (scrolled away, a hidden tab, detached by notebook windowing)
+    // the loop pauses; it resumes when the canvas is visible again.
+    if (typeof IntersectionObserver === "function") {
+      this.observer = new IntersectionObserver((entries) => {
+        this.visible = entries.some((entry) => entry.isIntersecting);
+        if (this.visible) this._schedule();
+      });
+      this.observer.observe(this.canvas);
+    }
+    this._schedule();
     return this;
   }
 
+  /** Stop for good (the view is being destroyed). */
   stop() {
     this.running = false;
     if (this.frame !== null) cancelAnimationFrame(this.frame);
     this.frame = null;
+    if (this.observer) this.observer.disconnect();
+    this.observer = null;
+  }
+
+  _schedule() {
+    if (this.running && this.frame === null) this.frame = requestAnimationFrame(this._tick);
   }
 
   /** An event went through the agent: a ripple from the core. */
@@ -102,7 +121,13 @@ export class DensityField {
     if (!this.running) return;
     if (this.canvas.isConnected) this.wasConnected = true;
     else if (this.wasConnected) {
-      this.stop();
+      // Detached: without an IntersectionObserver to wake us, stop for good.
+      if (!this.observer) this.stop();
+      this.last = 0;
+      return;
+    }
+    if (!this.visible) {
+      this.last = 0;
       return;
     }
     const dt = this.last ? Math.min(0.1, (now - this.last) / 1000) : 0.016;
@@ -116,7 +141,7 @@ export class DensityField {
     const ratio = this._resize();
     const ctx = this.canvas.getContext("2d");
     if (ctx) this._paint(ctx, now, ratio, resting, vitals.state === "collapsed");
-    if (this.running) this.frame = requestAnimationFrame(this._tick);
+    this._schedule();
   }
 
   _paint(ctx, now, ratio, resting, collapsed) {
@@ -129,7 +154,7 @@ export class DensityField {
     const heat = this.heat;
     const breath = Math.sin(this.phase);
     const amplitude = this.reducedMotion ? 0.03 : 0.06 + 0.05 * heat;
-    const radius = (0.42 + 0.3 * heat) * (1 + amplitude * breath);
+    const radius = (0.5 + 0.32 * heat) * (1 + amplitude * breath);
     const drift = now / 1000;
     const glitching = now < this.glitchUntil;
     const glitchAge = glitching ? 1 - (this.glitchUntil - now) / GLITCH_MS : 1;
@@ -144,7 +169,7 @@ export class DensityField {
       }
       const y = ((row + 0.5) / rows) * 2 - 1;
       for (let col = 0; col < cols; col += 1) {
-        const x = (((col + 0.5) / cols) * 2 - 1) * Math.min(1.6, aspect * 0.75);
+        const x = (((col + 0.5) / cols) * 2 - 1) * Math.min(1.5, aspect * 0.62);
         const distance = Math.hypot(x, y * 1.05);
         const n = valueNoise(col * 0.33 + drift * (0.15 + heat * 0.35), row * 0.33 - drift * 0.1, this.seed);
         const fine = valueNoise(col * 0.9, row * 0.9 + drift * 0.6, this.seed + 17);

@@ -14,15 +14,19 @@ export function statusText(status, detail, agentId = null) {
         "should show jupyter_extension), or run the agent in this kernel."
       );
     case Status.UNKNOWN_AGENT:
-      return `Unknown agent${who}: the server has no agent by that name${detail && detail.includes("removed") ? " any more" : ""}. Waiting for it to appear…`;
+      return `Unknown agent${who}: nothing by that name is being served${detail && detail.includes("removed") ? " any more" : ""}. Waiting for it to appear…`;
     case Status.ACCESS_DENIED:
-      return `Access denied${detail ? `: ${detail}` : ""}. Log in to this Jupyter server (observing needs 'read' on terrarium).`;
+      return detail
+        ? `Access denied: ${detail}.`
+        : "Access denied. Log in to this Jupyter server (observing needs 'read' on terrarium).";
     case Status.RECONNECTING:
       return `Reconnecting${detail ? ` (${detail})` : "…"}`;
     case Status.CONNECTING:
       return "Connecting…";
     case Status.WAITING:
-      return "Waiting for the kernel…";
+      return detail && detail.includes("no data")
+        ? "Waiting for the kernel: it has sent no data yet (transport='comm'). Is the agent running in this kernel?"
+        : "Waiting for the kernel…";
     case Status.CLOSED:
       return "Closed.";
     default:

@@ -43,7 +43,8 @@ export function createGrid(hub, { log = "short", onSelect = null } = {}) {
     });
     el.dataset.agents = String(ids.length);
     const live = hub.status.status === Status.LIVE;
-    empty.hidden = ids.length > 0;
+    const failed = [Status.EXTENSION_MISSING, Status.ACCESS_DENIED].includes(hub.status.status);
+    empty.hidden = ids.length > 0 || failed;
     empty.textContent = live ? "No agents are being served right now." : "Looking for agents…";
     if (onSelect && (selected === null || !tiles.has(selected)) && ids.length) select(ids[0]);
     else if (selected !== null) tiles.get(selected)?.el.toggleAttribute("data-selected", true);

@@ -292,15 +292,20 @@ export class AgentHub {
 
   // -- the kernel-comm transport --------------------------------------------------------------
 
-  _startComm(silentStatus = Status.EXTENSION_MISSING, silentDetail = undefined) {
+  _startComm(silentStatus = undefined, silentDetail = undefined) {
     if (this.comm || !this.model) return;
+    // Chosen by the trait, a silent kernel is only waited for; chosen for want
+    // of a server, it means there is nothing to show here at all.
+    const forced = this.transport === "comm" && silentStatus === undefined;
     this.comm = new CommStream({
       model: this.model,
       agentId: this.agentId,
-      silentStatus,
+      silentStatus: silentStatus ?? (forced ? Status.WAITING : Status.EXTENSION_MISSING),
       silentDetail:
         silentDetail ??
-        "no Terrarium server extension is reachable from this page, and the kernel has sent no data",
+        (forced
+          ? "transport is 'comm' and the kernel has sent no data yet"
+          : "no Terrarium server extension is reachable from this page, and the kernel has sent no data"),
       onFrame: (frame) => {
         if (this.mode === "comm") this._frame(this.agentId, frame);
       },
@@ -341,7 +346,7 @@ export class AgentHub {
    */
   async perturb(agentId, data, priority, onReply = () => {}) {
     if (this.mode === "comm" && this.comm) {
-      return this.comm.request({ type: "perturb", data, priority }, onReply);
+      return this.comm.request({ type: "perturb", agent_id: agentId, data, priority }, onReply);
     }
     let beam = this.beams.get(agentId);
     if (!beam) {
@@ -382,7 +387,7 @@ export class AgentHub {
       this._startComm(Status.EXTENSION_MISSING);
     }
     this.mode = "comm";
-    return this.comm.request({ type: "perturb", data, priority }, onReply);
+    return this.comm.request({ type: "perturb", agent_id: agentId, data, priority }, onReply);
   }
 
   /** Resolve a pending semaphore: `{ok, token?, code?, message?}`. */

@@ -22,7 +22,7 @@ export function createPurgatory(hub, agentId = null, { banner: withBanner = true
     const answer = h("input", {
       class: "trm-input",
       type: "text",
-      placeholder: "answer in your own words",
+      placeholder: "your answer",
       "aria-label": "free-text answer",
     });
     const run = async (action) => {

@@ -60,12 +60,17 @@ export function pressureLevel(pressure) {
 function short(value, limit = 160) {
   let text;
   try {
-    text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value);
+    text = JSON.stringify(value);
   } catch {
     text = String(value);
   }
   if (text === undefined) text = String(value);
   return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
+}
+
+function shortId(id) {
+  const text = String(id ?? "");
+  return text.length > 10 ? `${text.slice(0, 8)}…` : text;
 }
 
 /** One line of the event log for a frame; null for frames that are not logged. */
@@ -81,13 +86,13 @@ export function describeFrame(frame) {
     case "error":
       return `error ${d.error_type ?? "Error"}: ${d.error ?? ""}`;
     case "semaphore_ejected":
-      return `semaphore ${d.token?.id ?? ""}: ${d.token?.prompt ?? ""}`;
+      return `semaphore ${shortId(d.token?.id)} asks: ${d.token?.prompt ?? ""}`;
     case "semaphore_resolved":
-      return `semaphore ${d.token_id ?? ""} resolved → ${short(d.output)}`;
+      return `semaphore ${shortId(d.token_id)} resolved → ${short(d.output)}`;
     case "semaphore_cancelled":
-      return `semaphore ${d.token_id ?? ""} cancelled`;
+      return `semaphore ${shortId(d.token_id)} cancelled`;
     case "semaphore_voided":
-      return `semaphore ${d.token_id ?? ""} voided (${d.reason ?? "?"})`;
+      return `semaphore ${shortId(d.token_id)} voided (${d.reason ?? "?"})`;
     case "gap":
       return `missed events ${frame.from}–${frame.to}`;
     case "metabolism":

@@ -12,7 +12,7 @@ export default defineWidget({
     const grid = createGrid(hub, { log: "short" });
     root.append(grid.el);
     const sync = () => {
-      root.dataset.agents = grid.el.dataset.agents;
+      root.dataset.agents = String(hub.ids().length);
       root.dataset.status = hub.status.status;
     };
     const offs = [hub.on("agents", sync), hub.on("status", sync)];

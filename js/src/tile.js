@@ -34,11 +34,16 @@ export function createTile(hub, agentId, { log = "full", onEvents = () => {} } =
   const logEl = log === "none" ? null : h("div", { class: `trm-log${log === "short" ? " trm-log--short" : ""}`, role: "log" });
   const el = h(
     "section",
-    { class: "trm-tile", dataset: { agent: agentId, events: "0" } },
+    { class: `trm-tile${log === "full" ? " trm-tile--wide" : ""}`, dataset: { agent: agentId, events: "0" } },
     h("div", { class: "trm-tile-head" }, name, genus, badge, state),
     canvas,
-    h("div", { class: "trm-vitals" }, pressure.el, flow.el, observers.el, events.el),
-    h("div", { class: "trm-spark-row" }, spark, sparkLabel, conn),
+    h(
+      "div",
+      { class: "trm-tile-side" },
+      h("div", { class: "trm-vitals" }, pressure.el, flow.el, observers.el, events.el),
+      spark,
+      h("div", { class: "trm-spark-row" }, sparkLabel, conn),
+    ),
     logEl,
   );
 

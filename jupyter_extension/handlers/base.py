@@ -11,6 +11,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from jupyter_extension.context import AUTH_RESOURCE, TerrariumContext
+from terrarium.bus import RemoteAgent
 from terrarium.errors import UnknownAgent
 from terrarium.events import to_json
 from terrarium.flux import FluxAgent
@@ -69,6 +70,15 @@ class TerrariumMixin(ExtensionHandlerMixin):
             return self.context.registry.get(agent_id)
         except UnknownAgent:
             raise ApiError(404, "unknown_agent", f"no agent {agent_id!r}") from None
+
+    async def locate(self, agent_id: str) -> FluxAgent | RemoteAgent:
+        """This process's agent, or else one another replica owns (through the bus)."""
+        if agent_id in self.context.registry:
+            return self.context.registry.get(agent_id)
+        remote = await self.context.events.remote(agent_id)
+        if remote is None:
+            raise ApiError(404, "unknown_agent", f"no agent {agent_id!r}")
+        return remote
 
     def username(self: Any) -> str | None:
         user = self.current_user

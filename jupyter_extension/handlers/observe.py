@@ -16,6 +16,7 @@ from tornado.websocket import WebSocketHandler
 
 from jupyter_extension.handlers.base import ApiError, TerrariumMixin
 from jupyter_extension.wire import WebSocketObserver, cap_send_buffer, stream_of
+from terrarium.flux import FluxAgent
 from terrarium.mirror import HolographicBuffer
 
 _PONG = {"type": "pong"}
@@ -41,7 +42,9 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     @allow_unauthenticated
     async def get(self, agent_id: str, *args: Any, **kwargs: Any) -> None:
         await self.check_read_access()
-        self.mirror = self.find_agent(agent_id).mirror
+        agent = await self.locate(agent_id)
+        # A remote agent is observed through this replica's follower of its stream.
+        self.mirror = agent.mirror if isinstance(agent, FluxAgent) else await agent.mirror()
         self.since = parse_since(self.get_query_argument("since", None))
         await super().get(agent_id, *args, **kwargs)
 

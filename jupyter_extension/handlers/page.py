@@ -25,6 +25,8 @@ class DashboardHandler(TerrariumMixin, JupyterHandler):
         config = {"baseUrl": self.base_url, "version": self.context.version}
         template = files("jupyter_extension").joinpath("static", "dashboard.html").read_text()
         script = url_path_join(self.static_url_prefix, "dashboard.js")
+        # Reading xsrf_token sets the _xsrf cookie that the page's REST calls send back.
+        self.xsrf_token  # noqa: B018
         page = template.replace("{{ config }}", json.dumps(config).replace("</", "<\\/")).replace(
             "{{ script }}", xhtml_escape(script)
         )

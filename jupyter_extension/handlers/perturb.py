@@ -4,7 +4,8 @@ Authenticated injection into the agent's priority queue. Each request frame
 is answered exactly once, by id: a result, or an error with the protocol's
 code; or, when the agent asks a human, a ``semaphore`` now and the result
 once the token is resolved. Requests are submitted at once and answered when their future settles,
-so several may be in flight on one socket.
+so several may be in flight on one socket. For an agent another replica owns,
+the request is routed to its owner through the bus and answered the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_extension.context import TokenBucket
 from jupyter_extension.handlers.base import TerrariumMixin
+from terrarium.bus import RemoteAgent
 from terrarium.errors import AgentUnavailable, BadRequest, PerturbationError, RateLimited
 from terrarium.events import to_json
 from terrarium.flux import Ejected, FluxAgent
@@ -58,6 +60,7 @@ def error_reply(cid: Any, error: PerturbationError) -> dict[str, Any]:
 
 class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     agent: FluxAgent | None = None
+    remote: RemoteAgent | None = None
     bucket: TokenBucket | None = None
 
     @property
@@ -69,7 +72,11 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     async def get(  # type: ignore[override]
         self, agent_id: str, *args: Any, **kwargs: Any
     ) -> None:
-        self.agent = self.find_agent(agent_id)
+        found = await self.locate(agent_id)
+        if isinstance(found, FluxAgent):
+            self.agent = found
+        else:
+            self.remote = found
         self.bucket = self.context.bucket()
         await super().get(agent_id, *args, **kwargs)
 
@@ -79,29 +86,38 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             cid, frame = parse_request(message)
             if not isinstance(cid, str):
                 cid = None
-            assert self.bucket is not None and self.agent is not None
+            assert self.bucket is not None
             if not self.bucket.take():
                 raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
             priority, timeout = check_request(frame)
-            perturbation = self.agent.submit(
-                frame["data"], priority=priority, timeout=timeout, by=self.username()
-            )
+            agent_id, perturbation_id, future = self.submit(frame["data"], priority, timeout)
         except PerturbationError as error:
             self.reply(error_reply(cid, error))
             return
         self.context.audit(
             {
-                "agent_id": self.agent.id,
-                "perturbation_id": perturbation.id,
+                "agent_id": agent_id,
+                "perturbation_id": perturbation_id,
                 "priority": priority,
-                "by": perturbation.by,
+                "by": self.username(),
                 "via": "websocket",
             }
         )
-        assert perturbation.future is not None
-        perturbation.future.add_done_callback(
-            lambda future: self.answer(cid, perturbation.id, future)
-        )
+        future.add_done_callback(lambda done: self.answer(cid, perturbation_id, done))
+
+    def submit(
+        self, data: Any, priority: int, timeout: float | None
+    ) -> tuple[str, str, asyncio.Future[Any]]:
+        """Queue into the local agent, or route to the remote one's owner."""
+        if self.agent is not None:
+            perturbation = self.agent.submit(
+                data, priority=priority, timeout=timeout, by=self.username()
+            )
+            assert perturbation.future is not None
+            return self.agent.id, perturbation.id, perturbation.future
+        assert self.remote is not None
+        routed = self.remote.perturb(data, priority=priority, timeout=timeout, by=self.username())
+        return self.remote.id, routed.perturbation_id, routed.future
 
     def answer(self, cid: str, perturbation_id: str, future: asyncio.Future[Any]) -> None:
         error = AgentUnavailable("cancelled") if future.cancelled() else future.exception()

@@ -2,35 +2,67 @@
 
 Reads follow ``public_observe``; resolving and cancelling need ``execute`` on
 resource ``terrarium``. 404 for an unknown agent or token, 409 for a token
-that is no longer pending.
+that is no longer pending. For an agent another replica owns, reads come
+from the shared token store and resolve/cancel are routed to the owner.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 
 from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
+from jupyter_extension.handlers.rest import STATUS_OF
+from terrarium.bus import RemoteAgent
 from terrarium.errors import PerturbationError
+from terrarium.flux import FluxAgent
 from terrarium.purgatory import NotPending, Purgatory, UnknownToken
 from terrarium.semaphore import SemaphoreToken
 
 
 class PurgatoryHandler(TerrariumAPIHandler):
-    def purgatory(self, agent_id: str) -> Purgatory:
-        return self.find_agent(agent_id).purgatory
+    async def purgatory(self, agent_id: str) -> Purgatory | RemoteAgent:
+        agent = await self.locate(agent_id)
+        return agent.purgatory if isinstance(agent, FluxAgent) else agent
 
-    def find_token(self, purgatory: Purgatory, token_id: str) -> SemaphoreToken:
+    def find_token(self, purgatory: Purgatory | RemoteAgent, token_id: str) -> SemaphoreToken:
         try:
-            return purgatory.get(token_id)
+            if isinstance(purgatory, Purgatory):
+                return purgatory.get(token_id)
+            return purgatory.token(token_id)
         except UnknownToken as error:
             raise ApiError(404, "unknown_token", str(error)) from None
+
+    async def settle(self, purgatory: Purgatory | RemoteAgent, token_id: str, body: Any) -> None:
+        """Resolve (``body`` is the request) or cancel (``body`` is None), here or on the owner."""
+        self.find_token(purgatory, token_id)
+        try:
+            if isinstance(purgatory, Purgatory):
+                if body is None:
+                    token = purgatory.cancel(token_id)
+                else:
+                    token = purgatory.resolve(token_id, body["human_input"], by=self.username())
+            elif body is None:
+                token = await purgatory.cancel(token_id)
+            else:
+                token = await purgatory.resolve(token_id, body["human_input"], self.username())
+        except NotPending as error:
+            raise ApiError(
+                409, "not_pending", str(error), token=error.token.as_protocol()
+            ) from None
+        except UnknownToken as error:
+            raise ApiError(404, "unknown_token", str(error)) from None
+        except PerturbationError as error:
+            raise ApiError(STATUS_OF.get(error.code, 503), error.code, str(error)) from None
+        self.write_json({"token": token.as_protocol()})
 
 
 class PendingHandler(PurgatoryHandler):
     @allow_unauthenticated
     async def get(self, agent_id: str) -> None:
         await self.check_read_access()
-        pending = self.purgatory(agent_id).pending()
+        pending = (await self.purgatory(agent_id)).pending()
         self.write_json({"pending": [token.as_protocol() for token in pending]})
 
 
@@ -38,7 +70,8 @@ class TokenHandler(PurgatoryHandler):
     @allow_unauthenticated
     async def get(self, agent_id: str, token_id: str) -> None:
         await self.check_read_access()
-        self.write_json(self.find_token(self.purgatory(agent_id), token_id).as_protocol())
+        purgatory = await self.purgatory(agent_id)
+        self.write_json(self.find_token(purgatory, token_id).as_protocol())
 
 
 class ResolveHandler(PurgatoryHandler):
@@ -48,20 +81,11 @@ class ResolveHandler(PurgatoryHandler):
     async def post(  # type: ignore[override]
         self, agent_id: str, token_id: str
     ) -> None:
-        purgatory = self.purgatory(agent_id)
+        purgatory = await self.purgatory(agent_id)
         body = self.json_body()
         if not isinstance(body, dict) or "human_input" not in body:
             raise ApiError(400, "bad_request", 'body must be {"human_input": ...}')
-        self.find_token(purgatory, token_id)
-        try:
-            token = purgatory.resolve(token_id, body["human_input"], by=self.username())
-        except NotPending as error:
-            raise ApiError(
-                409, "not_pending", str(error), token=error.token.as_protocol()
-            ) from None
-        except PerturbationError as error:
-            raise ApiError(503, error.code, str(error)) from None
-        self.write_json({"token": token.as_protocol()})
+        await self.settle(purgatory, token_id, body)
 
 
 class CancelHandler(PurgatoryHandler):
@@ -69,12 +93,4 @@ class CancelHandler(PurgatoryHandler):
     async def post(  # type: ignore[override]
         self, agent_id: str, token_id: str
     ) -> None:
-        purgatory = self.purgatory(agent_id)
-        self.find_token(purgatory, token_id)
-        try:
-            token = purgatory.cancel(token_id)
-        except NotPending as error:
-            raise ApiError(
-                409, "not_pending", str(error), token=error.token.as_protocol()
-            ) from None
-        self.write_json({"token": token.as_protocol()})
+        await self.settle(await self.purgatory(agent_id), token_id, None)

@@ -2,6 +2,8 @@
 
 Read routes follow ``public_observe``; the write route needs ``execute`` on
 resource ``terrarium``. Every error body is ``{"error": CODE, "message": ...}``.
+With a backplane, agents other replicas own are listed, read and perturbed
+here too (through the bus), and STATUS carries ``owner`` and ``available``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
 from jupyter_extension.handlers.observe import parse_since
 from terrarium.errors import BadRequest, PerturbationError, RateLimited
-from terrarium.flux import Ejected
-from terrarium.perturbation import DEFAULT_PRIORITY
+from terrarium.flux import Ejected, FluxAgent
+from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
 
 #: HTTP status for each refusal code of the Beam.
 STATUS_OF = {
@@ -31,15 +33,18 @@ class AgentsHandler(TerrariumAPIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         await self.check_read_access()
-        self.write_json({"agents": self.context.registry.statuses()})
+        self.write_json({"agents": await self.context.events.statuses()})
 
 
 class AgentHandler(TerrariumAPIHandler):
     @allow_unauthenticated
     async def get(self, agent_id: str) -> None:
         await self.check_read_access()
-        self.find_agent(agent_id)
-        self.write_json(self.context.registry.status(agent_id))
+        agent = await self.locate(agent_id)
+        if isinstance(agent, FluxAgent):
+            self.write_json(self.context.events.describe(self.context.registry.status(agent_id)))
+        else:
+            self.write_json(agent.status())
 
 
 class EventsHandler(TerrariumAPIHandler):
@@ -48,7 +53,7 @@ class EventsHandler(TerrariumAPIHandler):
     @allow_unauthenticated
     async def get(self, agent_id: str) -> None:
         await self.check_read_access()
-        mirror = self.find_agent(agent_id).mirror
+        agent = await self.locate(agent_id)
         since = parse_since(self.get_query_argument("since", None))
         limit_arg = self.get_query_argument("limit", None)
         limit = None
@@ -56,7 +61,10 @@ class EventsHandler(TerrariumAPIHandler):
             if not limit_arg.isdigit() or int(limit_arg) < 1:
                 raise ApiError(400, "bad_request", "limit must be a whole number >= 1")
             limit = int(limit_arg)
-        replay = mirror.replay(since, limit)
+        if isinstance(agent, FluxAgent):
+            replay = agent.mirror.replay(since, limit)
+        else:
+            replay = await agent.replay(since, limit)
         gap = b"null" if replay.gap is None else b'{"from":%d,"to":%d}' % replay.gap
         self.set_header("Content-Type", "application/json")
         self.finish(b'{"events":[' + b",".join(replay.payloads) + b'],"gap":' + gap + b"}")
@@ -70,7 +78,7 @@ class PerturbRestHandler(TerrariumAPIHandler):
     async def post(  # type: ignore[override]
         self, agent_id: str
     ) -> None:
-        agent = self.find_agent(agent_id)
+        agent = await self.locate(agent_id)
         body = self.json_body()
         try:
             if not isinstance(body, dict):
@@ -79,30 +87,41 @@ class PerturbRestHandler(TerrariumAPIHandler):
                 raise BadRequest("missing data")
             if not self.context.rest_bucket(self.rate_key()).take():
                 raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
-            perturbation = agent.submit(
-                body["data"],
-                priority=DEFAULT_PRIORITY if body.get("priority") is None else body["priority"],
-                timeout=body.get("timeout"),
-                by=self.username(),
-            )
+            priority = DEFAULT_PRIORITY if body.get("priority") is None else body["priority"]
+            if isinstance(agent, FluxAgent):
+                perturbation = agent.submit(
+                    body["data"], priority=priority, timeout=body.get("timeout"), by=self.username()
+                )
+                assert perturbation.future is not None
+                perturbation_id, future = perturbation.id, perturbation.future
+                priority = perturbation.priority
+            else:
+                # Checked here, so a bad request is refused before it travels to the owner.
+                priority = Perturbation.check_priority(priority)
+                routed = agent.perturb(
+                    body["data"],
+                    priority=priority,
+                    timeout=Perturbation.check_timeout(body.get("timeout")),
+                    by=self.username(),
+                )
+                perturbation_id, future = routed.perturbation_id, routed.future
             self.context.audit(
                 {
                     "agent_id": agent.id,
-                    "perturbation_id": perturbation.id,
-                    "priority": perturbation.priority,
-                    "by": perturbation.by,
+                    "perturbation_id": perturbation_id,
+                    "priority": priority,
+                    "by": self.username(),
                     "via": "rest",
                 }
             )
-            assert perturbation.future is not None
-            output: Any = await perturbation.future
+            output: Any = await future
         except PerturbationError as error:
             raise ApiError(STATUS_OF.get(error.code, 500), error.code, str(error)) from None
         if isinstance(output, Ejected):
-            body = {"perturbation_id": perturbation.id, "token": output.token.as_protocol()}
+            body = {"perturbation_id": perturbation_id, "token": output.token.as_protocol()}
             self.write_json(body, status=202)
         else:
-            self.write_json({"perturbation_id": perturbation.id, "output": output})
+            self.write_json({"perturbation_id": perturbation_id, "output": output})
 
 
 class HealthHandler(TerrariumAPIHandler):

@@ -380,3 +380,17 @@ async def test_a_source_can_eject_too() -> None:
     assert token.original_event == {"records": 99}
     assert token.perturbation_id is None
     await registry.close()
+
+
+async def test_a_token_past_its_deadline_is_never_listed_as_pending() -> None:
+    store = MemoryTokenStore()
+    stale = replace(eject("Left behind?", timeout=0.01), agent_id="deleter")
+    registry, agent, recorder = await started(store=store)
+    agent.purgatory.close()  # no timer of ours: as if another, stopped, server had held it
+    store.save(stale)
+    await asyncio.sleep(0.02)
+    assert agent.purgatory.pending() == []
+    assert agent.purgatory.get(stale.id).status == "voided"
+    await asyncio.sleep(0)
+    assert [e["data"]["token_id"] for e in recorder.events("semaphore_voided")] == [stale.id]
+    await registry.close()

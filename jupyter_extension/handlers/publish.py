@@ -1,0 +1,166 @@
+"""Publishing: ``GET {base}terrarium/publish/{agent_id}`` (WebSocket), a kernel's agent served here.
+
+A kernel opens this socket to make an agent it runs appear in the registry.
+The server registers a proxy ``FluxAgent`` whose handler forwards each
+invocation to the kernel and waits for its answer, so queueing, priorities,
+timeouts, refusals and the mirror all work here with the usual semantics.
+Events the kernel agent produces from its own source come back as ``event``
+frames and are relayed into the proxy's mirror. When the socket closes, the
+proxy is unregistered: what was queued or in flight is refused with
+``agent_unavailable`` and observers are closed with 4004.
+
+Server -> kernel: ``{"type": "invoke", "call": N, "data": any}``.
+Kernel -> server: ``{"type": "return", "call": N, "output": any}``,
+``{"type": "raise", "call": N, "error_type": str, "message": str}``,
+``{"type": "event", "event_type": "result" | "error", "data": {...}}``.
+Anything else from the kernel is ignored with a warning in the server log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from jupyter_extension.handlers.base import ApiError, TerrariumMixin
+from terrarium.errors import AgentError, UnknownAgent
+from terrarium.events import to_json
+from terrarium.flux import AGENT_ID, FluxAgent, FluxConfig
+
+#: Close code when the id was taken between the handshake and the registration.
+CLOSE_TAKEN = 4409
+
+
+class KernelAgent:
+    """The proxy's handler: each invocation is a ``call`` the kernel must answer."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+        self._send = send
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._numbers = itertools.count(1)
+
+    async def invoke(self, data: Any) -> Any:
+        call = next(self._numbers)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[call] = future
+        try:
+            self._send({"type": "invoke", "call": call, "data": data})
+            # A timeout or the kernel leaving cancels this wait (the flux agent's doing).
+            return await future
+        finally:
+            self._calls.pop(call, None)
+
+    def answer(self, frame: dict[str, Any]) -> bool:
+        """Settle a call from a ``return``/``raise`` frame; False if nobody waits for it."""
+        call = frame.get("call")
+        future = self._calls.get(call) if isinstance(call, int) else None
+        if future is None or future.done():
+            return False
+        if frame["type"] == "return":
+            future.set_result(frame.get("output"))
+        else:
+            error_type = frame.get("error_type")
+            future.set_exception(
+                AgentError(
+                    error_type if isinstance(error_type, str) else "Exception",
+                    str(frame.get("message", "")),
+                )
+            )
+        return True
+
+
+def parse_config(handler: JupyterHandler) -> FluxConfig:
+    """The proxy's queue capacity and default timeout, as the kernel's agent has them."""
+    try:
+        buffer_size = int(handler.get_query_argument("buffer_size", "1024"))
+        timeout = float(handler.get_query_argument("perturbation_timeout", "30"))
+    except ValueError:
+        message = "buffer_size and perturbation_timeout must be numbers"
+        raise ApiError(400, "bad_request", message) from None
+    if not 1 <= buffer_size <= 1_000_000 or not 0 < timeout < 86400:
+        raise ApiError(
+            400, "bad_request", "buffer_size must be 1..1000000 and perturbation_timeout 0..86400"
+        )
+    return FluxConfig(buffer_size=buffer_size, perturbation_timeout=timeout)
+
+
+class PublishHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+    proxy: FluxAgent | None = None
+    kernel: KernelAgent | None = None
+    flux_config: FluxConfig | None = None
+    closing: asyncio.Task[None] | None = None
+
+    @ws_authenticated
+    @authorized("execute")  # type: ignore[untyped-decorator]
+    async def get(  # type: ignore[override]
+        self, agent_id: str, *args: Any, **kwargs: Any
+    ) -> None:
+        if not AGENT_ID.match(agent_id):
+            raise ApiError(400, "bad_request", "an agent id is 1-128 letters, digits, -, _ or .")
+        if agent_id in self.context.registry:
+            raise ApiError(409, "conflict", f"an agent {agent_id!r} already exists")
+        self.flux_config = parse_config(self)
+        await super().get(agent_id, *args, **kwargs)
+
+    def open(self, agent_id: str, *args: Any, **kwargs: Any) -> None:
+        super().open(agent_id, *args, **kwargs)
+        assert self.flux_config is not None
+        self.kernel = KernelAgent(self.send_frame)
+        proxy = FluxAgent(self.kernel, agent_id=agent_id, config=self.flux_config)
+        try:
+            self.context.registry.register(proxy)
+        except ValueError as error:
+            self.close(CLOSE_TAKEN, str(error))
+            return
+        self.proxy = proxy
+        self.log.info("Terrarium: a kernel published agent %r (%s)", agent_id, self.username())
+
+    def send_frame(self, frame: dict[str, Any]) -> None:
+        # A closed socket is not an error here: on_close unregisters the proxy,
+        # which refuses the waiting call with agent_unavailable.
+        with contextlib.suppress(WebSocketClosedError):
+            self.write_message(to_json(frame))
+
+    def on_message(self, message: str | bytes) -> None:
+        proxy, kernel = self.proxy, self.kernel
+        if proxy is None or kernel is None:
+            return
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            frame = None
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if isinstance(frame, dict) and kind in ("return", "raise"):
+            if not kernel.answer(frame):
+                late = "Terrarium: the kernel of %s answered call %r, which no longer waits"
+                self.log.debug(late, proxy.id, frame.get("call"))
+            return
+        if (
+            isinstance(frame, dict)
+            and kind == "event"
+            and frame.get("event_type") in ("result", "error")
+            and isinstance(frame.get("data"), dict)
+        ):
+            proxy.relay(frame["event_type"], frame["data"])
+            return
+        bad = "Terrarium: ignoring a bad frame from the kernel of %s: %.200r"
+        self.log.warning(bad, proxy.id, message)
+
+    def on_close(self) -> None:
+        proxy = self.proxy
+        self.proxy = None
+        registry = self.context.registry
+        if proxy is None:
+            return
+        with contextlib.suppress(UnknownAgent):
+            if registry.get(proxy.id) is proxy:
+                self.log.info("Terrarium: the kernel of %r left; unregistering it", proxy.id)
+                self.closing = asyncio.get_running_loop().create_task(registry.unregister(proxy.id))

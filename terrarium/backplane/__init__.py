@@ -1,0 +1,16 @@
+"""The Redis Streams backplane: the parts ``terrarium.redis_bus.RedisBus`` is made of.
+
+Imported only when ``TerrariumApp.redis_url`` is set; the embedded default
+never imports Redis. One concern per module:
+
+- ``keys``: every Redis key name, under one namespace;
+- ``retry``: what counts as "Redis is away" and how long to wait before trying again;
+- ``writer``: the one task that appends to Redis, one pipeline per wake-up;
+- ``streams``: reading an agent's event stream (its tail, and blocking reads);
+- ``follower``: a local mirror fed from a remote agent's stream;
+- ``directory``: the shared registry of agents, owners and heartbeats;
+- ``messages``: the command and reply shapes carried between replicas;
+- ``owner``: the owner's side of routed commands (a consumer group per agent);
+- ``router``: the caller's side (send, then wait for the reply);
+- ``tokens``: semaphore tokens kept in Redis.
+"""

@@ -1,0 +1,467 @@
+"""``RedisBus``: many gateway replicas sharing agents through Redis Streams.
+
+Each agent runs in exactly one process, its owner. The owner's mirror taps
+every event into the agent's event stream (``{ns}:agent:{id}:events``, one
+``XADD ... MAXLEN ~`` entry ``{seq, payload}`` per event, batched one pipeline
+per loop iteration), so seqs and bytes are the same on every replica. Any
+replica with observers of a remote agent follows that stream into a local
+mirror and fans out from there. Perturbations and Purgatory answers for a
+remote agent are routed to its owner through the agent's command stream and
+answered on the caller's reply stream. The directory (a hash of agents and a
+heartbeat key per replica) lists every agent everywhere, and marks those of a
+dead owner unavailable. Semaphore tokens live in Redis (``RedisTokenStore``).
+
+The pieces are in ``terrarium.backplane``; this module wires them to an
+``AgentRegistry`` and answers the gateway's questions (the ``EventBus`` protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from terrarium.backplane.directory import AgentEntry, Directory, entry_record
+from terrarium.backplane.follower import Followers, load_history
+from terrarium.backplane.keys import Keys
+from terrarium.backplane.owner import CommandServer
+from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff
+from terrarium.backplane.router import Router
+from terrarium.backplane.writer import StreamWriter
+from terrarium.bus import RemoteAgent, Routed
+from terrarium.errors import AgentUnavailable
+from terrarium.flux import FluxAgent
+from terrarium.mirror import HolographicBuffer, Replay
+from terrarium.purgatory import UnknownToken
+from terrarium.registry import AgentRegistry
+from terrarium.semaphore import SemaphoreToken
+
+log = logging.getLogger(__name__)
+
+
+def default_replica_id() -> str:
+    """Unique per process: a restarted replica is a new one that claims its agents again."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class BackplaneSettings:
+    """How a replica takes part; every default suits a local pair of replicas."""
+
+    namespace: str = "terrarium"
+    #: Entries kept per event stream (``XADD MAXLEN ~``); also the publish backlog per agent.
+    stream_length: int = 10_000
+    heartbeat_interval: float = 1.0
+    #: A replica whose heartbeat is older than this is taken for dead.
+    heartbeat_ttl: float = 5.0
+    #: Seconds an unavailable agent stays listed after its owner's last heartbeat.
+    dead_owner_grace: float = 300.0
+    #: Seconds a follower keeps reading after its last observer left.
+    follower_linger: float = 10.0
+    #: Seconds a routed answer may take to come back, beyond the agent's own deadline.
+    route_trip: float = 2.0
+    #: Seconds a routed semaphore resolve or cancel may take.
+    route_timeout: float = 10.0
+    #: Seconds ``start()`` waits for Redis before carrying on in the background.
+    startup_wait: float = 10.0
+
+
+@dataclass(eq=False)
+class _Owned:
+    agent: FluxAgent
+    server: asyncio.Task[None]
+
+
+class RedisBus:
+    """The distributed ``EventBus`` and the registry's ``Membership``."""
+
+    def __init__(
+        self,
+        registry: AgentRegistry,
+        url: str,
+        *,
+        replica_id: str | None = None,
+        settings: BackplaneSettings | None = None,
+    ) -> None:
+        self.registry = registry
+        self.url = url
+        self.replica_id: str | None = replica_id or default_replica_id()
+        self.settings = settings or BackplaneSettings()
+        self.keys = Keys(self.settings.namespace)
+        self._me = self.replica_id
+        self._client: Redis | None = None
+        self._writer: StreamWriter | None = None
+        self._directory: Directory | None = None
+        self._router: Router | None = None
+        self._followers: Followers | None = None
+        self._waiting: list[tuple[FluxAgent, Callable[[], None] | None]] = []
+        self._owned: dict[str, _Owned] = {}
+        self._remote: dict[str, AgentEntry] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ready: asyncio.Future[None] | None = None
+        self._running = False
+        registry.membership = self
+
+    # -- the parts, once started ---------------------------------------------------
+
+    @property
+    def client(self) -> Redis:
+        assert self._client is not None, "the bus is not started"
+        return self._client
+
+    @property
+    def router(self) -> Router:
+        assert self._router is not None, "the bus is not started"
+        return self._router
+
+    @property
+    def followers(self) -> Followers:
+        assert self._followers is not None, "the bus is not started"
+        return self._followers
+
+    @property
+    def directory(self) -> Directory:
+        assert self._directory is not None, "the bus is not started"
+        return self._directory
+
+    def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+        return task
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, then claim and start the registered agents.
+
+        Waits up to ``startup_wait`` for Redis; if it is not there yet, the
+        replica carries on and its agents start once Redis answers.
+        """
+        s = self.settings
+        self._client = Redis.from_url(self.url)
+        self._writer = StreamWriter(self._client, maxlen=s.stream_length, backlog=s.stream_length)
+        self._directory = Directory(
+            self._client,
+            self.keys,
+            self._me,
+            ttl=s.heartbeat_ttl,
+            grace=s.dead_owner_grace,
+        )
+        self._router = Router(self._client, self.keys, self._me, trip=s.route_trip)
+        self._followers = Followers(
+            self._client,
+            self.keys.events,
+            self._follower_mirror,
+            history_size=self.registry.settings.history_size,
+            linger=s.follower_linger,
+        )
+        self._running = True
+        self._ready = asyncio.get_running_loop().create_future()
+        self._spawn(self._connect(), "terrarium-bus-connect")
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), s.startup_wait)
+        except TimeoutError:
+            log.warning(
+                "Terrarium: Redis at %s is not answering yet; agents start once it does", self.url
+            )
+
+    async def _connect(self) -> None:
+        backoff = Backoff(most=2.0)
+        while True:
+            try:
+                await self.client.ping()
+                await self.directory.beat({}, [], [])
+                await self.router.prepare()
+                break
+            except CONNECTION_ERRORS as error:
+                log.warning("Terrarium: waiting for Redis at %s: %s", self.url, error)
+                await backoff.wait()
+        assert self._writer is not None
+        self._spawn(self._writer.run(), "terrarium-bus-writer")
+        self._spawn(self.router.run(), "terrarium-bus-replies")
+        self._spawn(self._heartbeat(), "terrarium-bus-heartbeat")
+        waiting, self._waiting = self._waiting, []
+        await asyncio.gather(*(self._adopt(agent, start) for agent, start in waiting))
+        log.info("Terrarium replica %s joined the backplane at %s", self._me, self.url)
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    async def close(self) -> None:
+        """Leave cleanly: flush what is owed, drop this replica's entries, stop every task."""
+        if not self._running:
+            return
+        self._running = False
+        self.router.close()
+        await self.followers.close()
+        pending = [task for task in self._tasks if task.get_name().startswith("terrarium-release")]
+        for owned in self._owned.values():
+            owned.server.cancel()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3.0):
+                if pending:
+                    await asyncio.gather(*pending, return_exceptions=True)
+                assert self._writer is not None
+                await self._writer.flush()
+                await self.directory.leave(list(self._owned), self.followers.watched())
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
+
+    async def abandon(self) -> None:
+        """Drop off the backplane without a word, as a crashed process would.
+
+        Nothing is flushed, acknowledged or removed: the other replicas find
+        out only when this one's heartbeat expires. For failure drills and tests.
+        """
+        self._running = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
+
+    # -- membership: this replica's own agents -----------------------------------------
+
+    def adopt(self, agent: FluxAgent, start: Callable[[], None] | None) -> None:
+        """Claim the agent, reload its history (so seqs carry on), then start it."""
+        if self._ready is not None and self._ready.done():
+            self._spawn(self._adopt(agent, start), f"terrarium-adopt-{agent.id}")
+        else:
+            self._waiting.append((agent, start))
+
+    async def _adopt(self, agent: FluxAgent, start: Callable[[], None] | None) -> None:
+        backoff = Backoff(most=2.0)
+        stream = self.keys.events(agent.id)
+        while True:
+            try:
+                other = await self.directory.claim(agent.id, self._record(agent))
+                if other is None:
+                    await load_history(
+                        self.client, stream, agent.mirror, self.registry.settings.history_size
+                    )
+                break
+            except CONNECTION_ERRORS as error:
+                log.warning("Terrarium: cannot claim %s yet: %s", agent.id, error)
+                await backoff.wait()
+        if other is not None:
+            log.error(
+                "Terrarium: agent %r is already served by replica %s; not serving it here",
+                agent.id,
+                other,
+            )
+            await self.registry.unregister(agent.id)
+            return
+        assert self._writer is not None
+        agent.mirror.tap = self._writer.tap(stream)
+        server = CommandServer(self.client, self.keys, agent, self._me, self._writer)
+        self._owned[agent.id] = _Owned(
+            agent, self._spawn(server.run(), f"terrarium-commands-{agent.id}")
+        )
+        if start is not None:
+            start()
+
+    def release(self, agent_id: str) -> None:
+        """The agent was unregistered: publish its last events, then drop its entry."""
+        owned = self._owned.pop(agent_id, None)
+        if owned is None:
+            return
+        owned.server.cancel()
+        self._spawn(self._release(agent_id), f"terrarium-release-{agent_id}")
+
+    async def _release(self, agent_id: str) -> None:
+        assert self._writer is not None
+        await self._writer.flush()
+        self._writer.forget(self.keys.events(agent_id))
+        await self.directory.release(agent_id)
+
+    def _record(self, agent: FluxAgent) -> str:
+        return entry_record(
+            self._me, self.registry.status(agent.id), agent.config.perturbation_timeout
+        )
+
+    async def _heartbeat(self) -> None:
+        """Every ``heartbeat_interval``: stay alive, publish statuses, trade watcher claims."""
+        while True:
+            owned = {
+                agent_id: self._record(owned.agent)
+                for agent_id, owned in self._owned.items()
+                if agent_id in self.registry
+            }
+            known = list(self._remote)
+            try:
+                elsewhere, entries = await self.directory.beat(
+                    owned, self.followers.watched(), known
+                )
+            except CONNECTION_ERRORS as error:
+                log.warning("Terrarium heartbeat: %s", error)
+            else:
+                for agent_id, watched in elsewhere.items():
+                    self.registry.watched_elsewhere(agent_id, watched)
+                for agent_id in known:
+                    if agent_id not in entries and agent_id not in self.followers:
+                        self._remote.pop(agent_id, None)
+                self._remote.update(entries)
+            await asyncio.sleep(self.settings.heartbeat_interval)
+
+    # -- the gateway's questions ---------------------------------------------------------
+
+    def describe(self, status: dict[str, Any]) -> dict[str, Any]:
+        return {**status, "owner": self._me, "available": True}
+
+    async def statuses(self) -> list[dict[str, Any]]:
+        listed = [self.describe(self.registry.status(agent.id)) for agent in self.registry]
+        try:
+            entries = await self.directory.entries()
+        except CONNECTION_ERRORS as error:
+            log.warning("Terrarium: listing remote agents from cache: %s", error)
+            entries = dict(self._remote)
+        for agent_id, entry in sorted(entries.items()):
+            if agent_id in self.registry or entry.owner == self._me:
+                continue
+            self._remote[agent_id] = entry
+            listed.append(entry.listing())
+        return listed
+
+    def latest(self, entry: AgentEntry) -> AgentEntry:
+        return self._remote.get(entry.agent_id, entry)
+
+    async def remote(self, agent_id: str) -> RemoteAgent | None:
+        try:
+            entry = await self.directory.entry(agent_id)
+        except CONNECTION_ERRORS:
+            entry = self._remote.get(agent_id)
+        if entry is None or entry.owner == self._me:
+            self._remote.pop(agent_id, None)
+            return None
+        self._remote[agent_id] = entry
+        return _RemoteAgent(self, entry)
+
+    # -- followers ------------------------------------------------------------------------
+
+    def _follower_mirror(
+        self, agent_id: str, on_observers_changed: Callable[[int], None]
+    ) -> HolographicBuffer:
+        s = self.registry.settings
+        mirror: HolographicBuffer
+
+        def snapshot() -> dict[str, Any]:
+            entry = self._remote.get(agent_id)
+            status: dict[str, Any] = entry.listing() if entry is not None else {"id": agent_id}
+            status["seq"] = mirror.last_seq
+            status["pending"] = [
+                token.as_protocol() for token in self.registry.token_store.pending(agent_id)
+            ]
+            return status
+
+        mirror = HolographicBuffer(
+            agent_id,
+            history_size=s.history_size,
+            observer_queue_size=s.observer_queue_size,
+            slow_observer_policy=s.slow_observer_policy,
+            framer=s.framer,
+            snapshot=snapshot,
+            on_observers_changed=on_observers_changed,
+        )
+        return mirror
+
+    async def replay(self, agent_id: str, since: int | None, limit: int | None) -> Replay:
+        """Kept history of a remote agent: from its follower, or straight from the stream."""
+        mirror = self.followers.mirror(agent_id)
+        if mirror is None:
+            mirror = self._follower_mirror(agent_id, lambda count: None)
+            await load_history(
+                self.client,
+                self.keys.events(agent_id),
+                mirror,
+                self.registry.settings.history_size,
+            )
+        return mirror.replay(since, limit)
+
+
+class _RemoteAgent:
+    """An agent owned by another replica, reached through the bus."""
+
+    def __init__(self, bus: RedisBus, entry: AgentEntry) -> None:
+        self._bus = bus
+        self._first = entry
+
+    @property
+    def _entry(self) -> AgentEntry:
+        """The latest the directory said (refreshed every heartbeat), so a handler that
+        holds this object for long (a perturb socket) sees the owner die."""
+        return self._bus.latest(self._first)
+
+    @property
+    def id(self) -> str:
+        return self._entry.agent_id
+
+    @property
+    def owner(self) -> str:
+        return self._entry.owner
+
+    @property
+    def available(self) -> bool:
+        return self._entry.alive
+
+    def status(self) -> dict[str, Any]:
+        return self._entry.listing()
+
+    async def mirror(self) -> HolographicBuffer:
+        return await self._bus.followers.follow(self.id)
+
+    async def replay(self, since: int | None, limit: int | None) -> Replay:
+        return await self._bus.replay(self.id, since, limit)
+
+    def _refuse_if_gone(self) -> None:
+        if not self.available:
+            raise AgentUnavailable(f"agent {self.id}'s owner {self.owner} stopped answering")
+
+    def perturb(self, data: Any, *, priority: int, timeout: float | None, by: str | None) -> Routed:
+        self._refuse_if_gone()
+        return self._bus.router.perturb(
+            self.id,
+            data,
+            priority=priority,
+            timeout=timeout,
+            by=by,
+            default_timeout=self._entry.perturbation_timeout,
+        )
+
+    async def resolve(self, token_id: str, human_input: Any, by: str | None) -> SemaphoreToken:
+        self._refuse_if_gone()
+        body = {"token_id": token_id, "human_input": human_input, "by": by}
+        token: SemaphoreToken = await self._bus.router.request(
+            self.id, "resolve", body, self._bus.settings.route_timeout
+        )
+        return token
+
+    async def cancel(self, token_id: str) -> SemaphoreToken:
+        self._refuse_if_gone()
+        token: SemaphoreToken = await self._bus.router.request(
+            self.id, "cancel", {"token_id": token_id}, self._bus.settings.route_timeout
+        )
+        return token
+
+    def pending(self) -> list[SemaphoreToken]:
+        return self._bus.registry.token_store.pending(self.id)
+
+    def token(self, token_id: str) -> SemaphoreToken:
+        token = self._bus.registry.token_store.get(token_id)
+        if token is None or token.agent_id != self.id:
+            raise UnknownToken(f"no token {token_id!r} for agent {self.id!r}")
+        return token
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Terrarium backplane task %s failed", task.get_name(), exc_info=task.exception())
