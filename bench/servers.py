@@ -16,9 +16,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from bench.procs import cpu_seconds, free_port, managed, rss_kib
@@ -37,14 +38,16 @@ class ServerKind:
     module: str
 
 
-KINDS = {
-    kind.name: kind
-    for kind in (
-        ServerKind("terrarium", "Terrarium (Jupyter)", "bench.terrarium_server"),
-        ServerKind("tornado", "Tornado write_message", "bench.baseline_tornado"),
-        ServerKind("websockets", "websockets broadcast()", "bench.baseline_websockets"),
-    )
-}
+KINDS: Mapping[str, ServerKind] = MappingProxyType(
+    {
+        kind.name: kind
+        for kind in (
+            ServerKind("terrarium", "Terrarium (Jupyter)", "bench.terrarium_server"),
+            ServerKind("tornado", "Tornado write_message", "bench.baseline_tornado"),
+            ServerKind("websockets", "websockets broadcast()", "bench.baseline_websockets"),
+        )
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ N=1000 is judged at the largest N measured, and says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from bench.results import Table
@@ -42,16 +43,18 @@ class Verdict:
 
 Tables = dict[str, Table]
 
-GOALS = {
-    "T1": "reflect() p99 at N=1000 <= 1/1000 of baseline emit p99 and <= 50 µs; N=1->1000 <= 30x",
-    "T2": "deliveries/s, N>=10: >= 2.5x Tornado (1/iter), >= 20x (bursts), >= 1.5x websockets",
-    "T3": "latency p99, N=100 at 1,000 events/s: <= 3 ms",
-    "T4": "stalled observers: RSS growth <= 1/20 of baseline's; healthy p99 <= 1.2x unstalled",
-    "T5": "attach with 100-event replay while streaming: p99 <= 2 ms (N<=100), <= 10 ms (N=1000)",
-    "T6": "RSS per idle observer <= 1.1x baseline's",
-    "T7": "event-loop stall p99 during fan-out, N=1000: <= 5 ms",
-    "T8": "/perturb echo round trip p50 <= 1.5x bare Tornado echo; pipelined >= 10,000/s",
-}
+GOALS: Mapping[str, str] = MappingProxyType(
+    {
+        "T1": "reflect() p99 at N=1000 <= 1/1000 of baseline emit p99, <= 50 µs; N=1->1000 <= 30x",
+        "T2": "deliveries/s, N>=10: >= 2.5x Tornado (1/iter), >= 20x (bursts), >= 1.5x websockets",
+        "T3": "latency p99, N=100 at 1,000 events/s: <= 3 ms",
+        "T4": "stalled observers: RSS growth <= 1/20 of baseline's; healthy p99 <= 1.2x unstalled",
+        "T5": "attach, 100-event replay, while streaming: p99 <= 2 ms (N<=100), <= 10 ms (N=1000)",
+        "T6": "RSS per idle observer <= 1.1x baseline's",
+        "T7": "event-loop stall p99 during fan-out, N=1000: <= 5 ms",
+        "T8": "/perturb echo round trip p50 <= 1.5x bare Tornado echo; pipelined >= 10,000/s",
+    }
+)
 
 
 def _usable(tables: Tables, name: str) -> Table | None:

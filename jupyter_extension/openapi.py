@@ -86,6 +86,16 @@ COMPONENTS: dict[str, JSONSchema] = {
         queue_depth={"type": "integer", "minimum": 0},
         pending_semaphores={"type": "integer", "minimum": 0},
         commands={"type": "array", "items": {"type": "string"}},
+        owner={
+            "type": "string",
+            "description": "Distributed mode only (TerrariumApp.redis_url): the replica "
+            "that runs the agent.",
+        },
+        available={
+            "type": "boolean",
+            "description": "Distributed mode only: false once the owner's heartbeat "
+            "expired (the state then reads 'stopped').",
+        },
     ),
     "Event": _object(
         ["seq", "ts", "agent_id", "type", "data"],

@@ -256,7 +256,8 @@ class HolographicBuffer:
         parts = [self._framer(to_json(hello).encode())]
         start, gap = self._start_after(since, self._first_kept(self.history_size))
         if gap is not None:
-            parts.append(self._gap_frame(*gap))
+            start = self._past_holes(start)
+            parts.append(self._gap_frame(gap[0], start - 1))
         parts.append(self._join(start, last))
         observer.send(b"".join(parts))
         self._observers_changed()
@@ -287,6 +288,13 @@ class HolographicBuffer:
 
     def _gap_frame(self, first: int, last: int) -> bytes:
         return self._framer(b'{"type":"gap","from":%d,"to":%d}' % (first, last))
+
+    def _past_holes(self, seq: int) -> int:
+        """The first seq from ``seq`` on that is not in a hole (so gaps are told as one)."""
+        for lo, hi in self._holes:
+            if lo <= seq <= hi:
+                seq = hi + 1
+        return seq
 
     def _join(self, start: int, last: int) -> bytes:
         """The frames of seqs ``start..last`` as one buffer, holes told as ``gap`` frames."""
@@ -351,9 +359,11 @@ class HolographicBuffer:
                 continue
             buffer = shared.get(start)
             if buffer is None:
-                buffer = self._join(first_live if lapped else start, last)
                 if lapped:
-                    buffer = self._gap_frame(start, first_live - 1) + buffer
+                    begin = self._past_holes(first_live)
+                    buffer = self._gap_frame(start, begin - 1) + self._join(begin, last)
+                else:
+                    buffer = self._join(start, last)
                 shared[start] = buffer
             cursor.next_seq = last + 1
             try:

@@ -1,13 +1,14 @@
 """``RedisBus``: many gateway replicas sharing agents through Redis Streams.
 
 Each agent runs in exactly one process, its owner. The owner's mirror taps
-every event into the agent's event stream (``{ns}:agent:{id}:events``, one
-``XADD ... MAXLEN ~`` entry ``{seq, payload}`` per event, batched one pipeline
-per loop iteration), so seqs and bytes are the same on every replica. Any
-replica with observers of a remote agent follows that stream into a local
-mirror and fans out from there. Perturbations and Purgatory answers for a
-remote agent are routed to its owner through the agent's command stream and
-answered on the caller's reply stream. The directory (a hash of agents and a
+every event into the agent's event stream (``{ns}:agent:{id}:events``;
+``XADD ... MAXLEN ~`` entries ``{seq, payload}``, the events of one loop
+iteration newline-joined, one pipeline per iteration), so seqs and bytes
+are the same on every replica. Any replica with observers of a remote
+agent follows that stream into a local mirror and fans out from there.
+Perturbations and Purgatory answers for a remote agent are routed to its
+owner through the agent's command stream and answered on the caller's reply
+stream. The directory (a hash of agents and a
 heartbeat key per replica) lists every agent everywhere, and marks those of a
 dead owner unavailable. Semaphore tokens live in Redis (``RedisTokenStore``).
 
@@ -33,7 +34,7 @@ from terrarium.backplane.directory import AgentEntry, Directory, entry_record
 from terrarium.backplane.follower import Followers, load_history
 from terrarium.backplane.keys import Keys
 from terrarium.backplane.owner import CommandServer
-from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff
+from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff, cancel_and_wait
 from terrarium.backplane.router import Router
 from terrarium.backplane.writer import StreamWriter
 from terrarium.bus import RemoteAgent, Routed
@@ -57,7 +58,8 @@ class BackplaneSettings:
     """How a replica takes part; every default suits a local pair of replicas."""
 
     namespace: str = "terrarium"
-    #: Entries kept per event stream (``XADD MAXLEN ~``); also the publish backlog per agent.
+    #: Entries (of one event or more) kept per event stream (``XADD MAXLEN ~``); also the
+    #: events an owner buffers per agent while Redis is away.
     stream_length: int = 10_000
     heartbeat_interval: float = 1.0
     #: A replica whose heartbeat is older than this is taken for dead.
@@ -107,6 +109,7 @@ class RedisBus:
         self._remote: dict[str, AgentEntry] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ready: asyncio.Future[None] | None = None
+        self._joined = False
         self._running = False
         registry.membership = self
 
@@ -190,6 +193,8 @@ class RedisBus:
         self._spawn(self._writer.run(), "terrarium-bus-writer")
         self._spawn(self.router.run(), "terrarium-bus-replies")
         self._spawn(self._heartbeat(), "terrarium-bus-heartbeat")
+        # From here on, agents registered meanwhile are adopted at once, not queued.
+        self._joined = True
         waiting, self._waiting = self._waiting, []
         await asyncio.gather(*(self._adopt(agent, start) for agent, start in waiting))
         log.info("Terrarium replica %s joined the backplane at %s", self._me, self.url)
@@ -213,9 +218,7 @@ class RedisBus:
                 assert self._writer is not None
                 await self._writer.flush()
                 await self.directory.leave(list(self._owned), self.followers.watched())
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         await self.client.aclose()
 
     async def abandon(self) -> None:
@@ -225,23 +228,24 @@ class RedisBus:
         out only when this one's heartbeat expires. For failure drills and tests.
         """
         self._running = False
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         await self.client.aclose()
 
     # -- membership: this replica's own agents -----------------------------------------
 
     def adopt(self, agent: FluxAgent, start: Callable[[], None] | None) -> None:
         """Claim the agent, reload its history (so seqs carry on), then start it."""
-        if self._ready is not None and self._ready.done():
+        if self._joined:
             self._spawn(self._adopt(agent, start), f"terrarium-adopt-{agent.id}")
         else:
             self._waiting.append((agent, start))
 
     async def _adopt(self, agent: FluxAgent, start: Callable[[], None] | None) -> None:
+        """Claim, reload, start. While another live replica serves the agent, wait:
+        this replica is its standby and takes over once that one's heartbeat expires."""
         backoff = Backoff(most=2.0)
         stream = self.keys.events(agent.id)
+        told = False
         while True:
             try:
                 other = await self.directory.claim(agent.id, self._record(agent))
@@ -249,18 +253,19 @@ class RedisBus:
                     await load_history(
                         self.client, stream, agent.mirror, self.registry.settings.history_size
                     )
-                break
+                    break
             except CONNECTION_ERRORS as error:
                 log.warning("Terrarium: cannot claim %s yet: %s", agent.id, error)
                 await backoff.wait()
-        if other is not None:
-            log.error(
-                "Terrarium: agent %r is already served by replica %s; not serving it here",
-                agent.id,
-                other,
-            )
-            await self.registry.unregister(agent.id)
-            return
+                continue
+            if not told:
+                log.warning(
+                    "Terrarium: agent %r is served by replica %s; standing by until it stops",
+                    agent.id,
+                    other,
+                )
+                told = True
+            await asyncio.sleep(self.settings.heartbeat_interval)
         assert self._writer is not None
         agent.mirror.tap = self._writer.tap(stream)
         server = CommandServer(self.client, self.keys, agent, self._me, self._writer)
@@ -269,6 +274,9 @@ class RedisBus:
         )
         if start is not None:
             start()
+        # List it as it is now (flowing), not as it was when claimed; the heartbeat keeps it so.
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self.client.hset(self.keys.agents, agent.id, self._record(agent))
 
     def release(self, agent_id: str) -> None:
         """The agent was unregistered: publish its last events, then drop its entry."""
@@ -281,6 +289,8 @@ class RedisBus:
     async def _release(self, agent_id: str) -> None:
         assert self._writer is not None
         await self._writer.flush()
+        if agent_id in self.registry:
+            return  # registered again meanwhile: the new agent owns the stream and the entry
         self._writer.forget(self.keys.events(agent_id))
         await self.directory.release(agent_id)
 

@@ -17,6 +17,7 @@ a widget that silently shows nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -92,6 +93,13 @@ class TerrariumWidget(anywidget.AnyWidget):
 
     agent_id = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     transport = traitlets.Enum(TRANSPORTS, "auto").tag(sync=True)
+    #: This widget's own key, so every view of it in the page shares one connection
+    #: (anywidget hands each view a different proxy of the same model).
+    _instance = traitlets.Unicode(read_only=True).tag(sync=True)
+
+    @traitlets.default("_instance")
+    def _new_instance(self) -> str:
+        return uuid.uuid4().hex
 
     def __init__(
         self,

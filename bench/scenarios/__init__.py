@@ -9,9 +9,25 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bench.scenarios import attach, idle_rss, latency, perturb, saturation, stalled
+from bench.scenarios import (
+    attach,
+    cross_replica,
+    idle_rss,
+    latency,
+    perturb,
+    saturation,
+    stalled,
+)
 
-SCENARIOS: tuple[ModuleType, ...] = (saturation, latency, attach, idle_rss, stalled, perturb)
+SCENARIOS: tuple[ModuleType, ...] = (
+    saturation,
+    latency,
+    attach,
+    idle_rss,
+    stalled,
+    perturb,
+    cross_replica,
+)
 
 
 def by_name(name: str) -> ModuleType:

@@ -6,7 +6,14 @@
 import { AgentHub } from "./hub.js";
 import { ensureStyles, h } from "./dom.js";
 
-const holders = new WeakMap();
+// Keyed by the widget's `_instance` trait: anywidget gives `initialize` and each
+// `render` a different proxy of the same model, so the proxy cannot be the key.
+const holders = new Map();
+
+function keyOf(model) {
+  const key = trait(model, "_instance", null);
+  return typeof key === "string" && key ? key : null;
+}
 
 function trait(model, name, fallback) {
   try {
@@ -59,17 +66,20 @@ export function defineWidget({ name, mount, observe = true }) {
   const options = { observe };
   return {
     initialize({ model }) {
+      const key = keyOf(model);
+      if (key === null) return undefined; // no key: each view keeps its own hub
       const holder = new HubHolder(model, options);
-      holders.set(model, holder);
+      holders.set(key, holder);
       return () => {
         holder.close();
-        if (holders.get(model) === holder) holders.delete(model);
+        if (holders.get(key) === holder) holders.delete(key);
       };
     },
     render({ model, el }) {
       ensureStyles(el.ownerDocument || document);
-      let holder = holders.get(model);
-      const own = !holder; // a front end that skipped initialize
+      const key = keyOf(model);
+      let holder = key === null ? undefined : holders.get(key);
+      const own = !holder; // a front end that skipped initialize, or a model without a key
       if (own) holder = new HubHolder(model, options);
       const root = h("div", { class: `trm trm-widget trm-${name}`, dataset: { widget: name } });
       el.append(root);

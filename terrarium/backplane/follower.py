@@ -11,14 +11,13 @@ after its last observer leaves (reconnects are common), then stops reading.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff
+from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff, cancel_and_wait
 from terrarium.backplane.streams import START, read_after, tail
 from terrarium.mirror import HolographicBuffer
 
@@ -159,7 +158,4 @@ class Followers:
             if follower.linger is not None:
                 follower.linger.cancel()
             follower.mirror.close_all(1001, "gateway stopping")
-            if follower.task is not None:
-                follower.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await follower.task
+        await cancel_and_wait(f.task for f in followers if f.task is not None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterable
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -19,6 +21,21 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, within: float = 3.0) -> None:
+    """Cancel the tasks and wait for them, cancelling again those that swallowed it.
+
+    On Python 3.11 ``asyncio.wait_for`` (which the Redis client uses) can lose a
+    cancellation that lands as its inner call completes; a second one lands.
+    """
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
 
 
 class Backoff:

@@ -1,8 +1,9 @@
 """Reading an agent's event stream: its tail (history) and what comes after an entry id.
 
-Each entry is ``{seq, payload}``: the seq the owner's mirror gave the event
-and the event's JSON exactly as the owner serialised it, so every replica
-sends the same bytes under the same seq.
+Each entry is ``{seq, payload}``: the seq the owner's mirror gave the first
+event of the entry, and the events' JSON exactly as the owner serialised them,
+joined by newlines (consecutive seqs from ``seq`` on), so every replica sends
+the same bytes under the same seq.
 """
 
 from __future__ import annotations
@@ -34,16 +35,21 @@ def parse_entries(entries: list[Any]) -> list[StreamEvent]:
         seq, payload = fields.get(b"seq"), fields.get(b"payload")
         if seq is None or payload is None:
             continue
-        events.append(StreamEvent(_text(entry_id), int(seq), bytes(payload)))
+        first, name = int(seq), _text(entry_id)
+        for offset, line in enumerate(bytes(payload).split(b"\n")):
+            events.append(StreamEvent(name, first + offset, line))
     return events
 
 
 async def tail(client: Redis, stream: str, count: int) -> list[StreamEvent]:
-    """The newest ``count`` events, oldest first (none when ``count`` is 0)."""
+    """The newest ``count`` events (those kept), oldest first; none when ``count`` is 0.
+
+    An entry carries one event or more, so ``count`` entries hold at least ``count``.
+    """
     if count <= 0:
         return []
     entries: Any = await client.xrevrange(stream, "+", "-", count=count)
-    return parse_entries(list(reversed(entries or [])))
+    return parse_entries(list(reversed(entries or [])))[-count:]
 
 
 async def last_id(client: Redis, stream: str) -> str:

@@ -54,7 +54,9 @@ def merge(base: Any, patch: Any) -> Any:
 
 @attrs.define(kw_only=True)
 class Emulator(kmock.KubernetesEmulator):
-    """KMock's emulator plus the fields an API server sets on every object."""
+    """KMock's emulator plus the fields an API server sets on every object (name from
+    generateName, uid, resourceVersion...), 422 for a JSON patch that does not apply,
+    a CRD's scale subresource and printer columns."""
 
     _versions: Any = attrs.field(factory=lambda: itertools.count(1), init=False)
 
@@ -75,8 +77,74 @@ class Emulator(kmock.KubernetesEmulator):
             # What an API server answers when a JSON patch does not apply.
             raise kmock.KubernetesError(status=422, reason="Invalid", message=str(error)) from None
 
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self[kmock.subresource("scale")] << self._serve_scale
+
+    async def _serve_scale(self, request: kmock.Request) -> dict[str, Any]:
+        """A CRD's scale subresource: an autoscaling/v1 Scale over spec.replicas."""
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            raise kmock.KubernetesObjectNotFoundError()
+        body = self.objects[key].raw
+        status = body.get("status") or {}
+        return {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {
+                key: body["metadata"][key]
+                for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if key in body["metadata"]
+            },
+            "spec": {"replicas": (body.get("spec") or {}).get("replicas", 0)},
+            "status": {
+                "replicas": status.get("replicas", 0),
+                "selector": status.get("selector", ""),
+            },
+        }
+
+    async def _serve_version(self, request: kmock.Request) -> Any:
+        """Discovery as an API server words it: the core group is "v1"; for subresources,
+        scale is an autoscaling/v1 Scale and short names belong to the resource alone."""
+        listing = await super()._serve_version(request)
+        listing["groupVersion"] = listing["groupVersion"].lstrip("/")  # "v1", not "/v1"
+        for entry in listing.get("resources", []):
+            if "/" in entry["name"]:
+                entry["shortNames"] = []
+                entry["categories"] = []
+                entry["verbs"] = ["get", "patch", "update"]
+                if entry["name"].endswith("/scale"):
+                    entry.update(group="autoscaling", version="v1", kind="Scale")
+        return listing
+
+    async def _serve_list(self, request: kmock.Request) -> Any:
+        """A list names its kind (kubectl needs it); asked for a Table (``kubectl get``),
+        a custom resource's list is one, with the printer columns of its CRD."""
+        listing = await super()._serve_list(request)
+        resource = request.resource
+        assert resource is not None
+        accept = {key.lower(): value for key, value in request.headers.items()}.get("accept", "")
+        columns = self._printer_columns(resource.group, resource.plural)
+        if "as=Table" in accept and columns is not None:
+            return _table(columns, listing["items"])
+        info = self.resources.get(resource, None)
+        kind = info.kind if info is not None and info.kind else "List"
+        group_version = f"{resource.group}/{resource.version}".lstrip("/")
+        return {"apiVersion": group_version, "kind": f"{kind}List", **listing}
+
+    def _printer_columns(self, group: Any, plural: Any) -> list[dict[str, Any]] | None:
+        for (resource, _, _), obj in list(self.objects.items()):
+            if resource.plural != "customresourcedefinitions" or obj.deleted:
+                continue
+            spec = obj.raw.get("spec") or {}
+            if spec.get("group") == group and spec["names"]["plural"] == plural:
+                return list(spec["versions"][0].get("additionalPrinterColumns") or [])
+        return None
+
     def _stamp_new(self, request: kmock.Request, data: dict[str, Any]) -> None:
         meta = data.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if request.namespace and not meta.get("namespace"):
             meta["namespace"] = request.namespace
         meta["uid"] = str(uuid.uuid4())
@@ -101,6 +169,52 @@ class Emulator(kmock.KubernetesEmulator):
             old_spec = live.get("spec")
             if merge(old_spec, data["spec"]) != old_spec:
                 meta["generation"] = int((live.get("metadata") or {}).get("generation") or 0) + 1
+
+
+def _json_path(obj: Any, path: str) -> Any:
+    for key in path.lstrip(".").split("."):
+        obj = obj.get(key) if isinstance(obj, Mapping) else None
+    return obj
+
+
+def _age(timestamp: str) -> str:
+    then = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    seconds = int((datetime.datetime.now(datetime.UTC) - then).total_seconds())
+    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m"
+
+
+def _table(columns: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A meta.k8s.io/v1 Table, as the API server renders a CRD's printer columns."""
+    definitions = [{"name": "Name", "type": "string", "format": "name", "priority": 0}]
+    definitions += [
+        {"name": c["name"], "type": c["type"], "format": "", "priority": c.get("priority", 0)}
+        for c in columns
+    ]
+    rows = []
+    for item in items:
+        cells: list[Any] = [item["metadata"]["name"]]
+        for column in columns:
+            value = _json_path(item, column["jsonPath"])
+            if column["type"] == "date" and value:
+                value = _age(value)
+            cells.append(value)
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "apiVersion": "meta.k8s.io/v1",
+                    "kind": "PartialObjectMetadata",
+                    "metadata": item["metadata"],
+                },
+            }
+        )
+    return {
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "Table",
+        "metadata": {"resourceVersion": "1"},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }
 
 
 def _declare(cluster: Emulator) -> None:

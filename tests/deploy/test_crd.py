@@ -22,9 +22,11 @@ def strict(schema: Any) -> Any:
     ``kubectl --validate=strict`` does with unknown fields (the API server prunes them)."""
     if isinstance(schema, dict):
         out = {key: strict(value) for key, value in schema.items()}
-        if "properties" in out and "additionalProperties" not in out:
-            if not out.get("x-kubernetes-preserve-unknown-fields"):
-                out["additionalProperties"] = False
+        open_ended = "additionalProperties" in out or out.get(
+            "x-kubernetes-preserve-unknown-fields"
+        )
+        if "properties" in out and not open_ended:
+            out["additionalProperties"] = False
         return out
     if isinstance(schema, list):
         return [strict(item) for item in schema]

@@ -53,6 +53,21 @@ def status_of(api: KubeClient, name: str) -> dict[str, Any]:
     return (body or {}).get("status") or {}
 
 
+def replicas(api: KubeClient, name: str) -> int | None:
+    deployment = get(api, "Deployment", name)
+    return None if deployment is None else int(deployment["spec"]["replicas"])
+
+
+def history_size(api: KubeClient, name: str) -> int | None:
+    config_map = get(api, "ConfigMap", f"{name}-config")
+    return None if config_map is None else int(traits(config_map)["history_size"])
+
+
+def token_source(api: KubeClient, name: str) -> Any:
+    deployment = get(api, "Deployment", name)
+    return None if deployment is None else env_of(deployment)["JUPYTER_TOKEN"]["valueFrom"]
+
+
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in status.get("conditions", []) if c["type"] == type_)
 
@@ -158,13 +173,15 @@ def test_scale_image_and_settings_changes_are_followed(
 
     api.patch(AS, "agentservers", "beta", {"spec": {"replicas": 3}})
     eventually(
-        lambda: get(api, "Deployment", "beta")["spec"]["replicas"] == 3,  # type: ignore[index]
+        lambda: replicas(api, "beta") == 3,
         what="3 replicas",
     )
 
     api.patch(AS, "agentservers", "beta", {"spec": {"image": "terrarium:2"}})
     deployment = eventually(
-        lambda: (d := get(api, "Deployment", "beta")) and gateway(d)["image"] == "terrarium:2" and d,
+        lambda: (
+            (d := get(api, "Deployment", "beta")) and gateway(d)["image"] == "terrarium:2" and d
+        ),
         what="the new image",
     )
     assert deployment["spec"]["replicas"] == 3
@@ -172,13 +189,15 @@ def test_scale_image_and_settings_changes_are_followed(
 
     api.patch(AS, "agentservers", "beta", {"spec": {"settings": {"historySize": 42}}})
     eventually(
-        lambda: traits(get(api, "ConfigMap", "beta-config"))["history_size"] == 42,  # type: ignore[arg-type]
+        lambda: history_size(api, "beta") == 42,
         what="the new history size in the ConfigMap",
     )
     rolled = eventually(
-        lambda: (d := get(api, "Deployment", "beta"))
-        and d["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH] != first_hash
-        and d,
+        lambda: (
+            (d := get(api, "Deployment", "beta"))
+            and d["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH] != first_hash
+            and d
+        ),
         what="a new config hash on the pod template (the pods roll)",
     )
     assert gateway(rolled)["image"] == "terrarium:2"
@@ -186,16 +205,26 @@ def test_scale_image_and_settings_changes_are_followed(
     # The scale subresource, as `kubectl scale` or a HorizontalPodAutoscaler uses it.
     api.patch(AS, "agentservers", "beta", {"spec": {"replicas": 0}}, subresource="scale")
     eventually(
-        lambda: get(api, "Deployment", "beta")["spec"]["replicas"] == 0,  # type: ignore[index]
+        lambda: replicas(api, "beta") == 0,
         what="0 replicas",
     )
-    eventually(lambda: status_of(api, "beta").get("phase") == "Stopped", what="phase Stopped")
+    # The update handler has applied the last generation (it sets observedGeneration).
+    eventually(
+        lambda: (
+            (body := get(api, "AgentServer", "beta"))
+            and body["status"].get("observedGeneration") == body["metadata"]["generation"]
+            and body["status"]["phase"] == "Stopped"
+        ),
+        what="phase Stopped, generation observed",
+    )
 
 
 def test_status_follows_the_gateway_pods(api: KubeClient, operator: KopfRunner) -> None:
     api.create(agentserver("gamma", replicas=2), "agentservers")
     eventually(lambda: get(api, "Deployment", "gamma"), what="the Deployment")
-    pending = eventually(lambda: status_of(api, "gamma").get("phase") == "Pending" and status_of(api, "gamma"))
+    pending = eventually(
+        lambda: status_of(api, "gamma").get("phase") == "Pending" and status_of(api, "gamma")
+    )
     assert condition(pending, "Ready")["status"] == "False"
     assert condition(pending, "Valid")["status"] == "True"
 
@@ -280,9 +309,10 @@ def _used_permissions(kube: KubeServer) -> set[tuple[str, str, str]]:
         resource = request.resource
         if resource is None or not resource.plural or request.action is None:
             continue  # discovery (/api, /apis/...): allowed to every authenticated user
-        verb = VERBS.get(request.action.name) or {"PATCH": "patch", "PUT": "update"}[
-            request.method.name
-        ]
+        verb = (
+            VERBS.get(request.action.name)
+            or {"PATCH": "patch", "PUT": "update"}[request.method.name]
+        )
         name = resource.plural + (f"/{request.subresource}" if request.subresource else "")
         used.add((resource.group or "", name, verb))
     return used
@@ -319,7 +349,7 @@ def test_a_whole_life_uses_exactly_the_verbs_of_the_cluster_role(
         # A change while every child exists: each is patched.
         api.patch(AS, "agentservers", "eps", {"spec": {"settings": {"historySize": 7}}})
         eventually(
-            lambda: traits(get(api, "ConfigMap", "eps-config"))["history_size"] == 7,  # type: ignore[arg-type]
+            lambda: history_size(api, "eps") == 7,
             what="history size 7",
         )
 
@@ -346,8 +376,10 @@ def test_a_whole_life_uses_exactly_the_verbs_of_the_cluster_role(
             what="the new key in eps-token",
         )
         eventually(
-            lambda: env_of(get(api, "Deployment", "eps"))["JUPYTER_TOKEN"]["valueFrom"]  # type: ignore[arg-type]
-            == {"secretKeyRef": {"name": "eps-token", "key": "jupyter"}},
+            lambda: (
+                token_source(api, "eps")
+                == {"secretKeyRef": {"name": "eps-token", "key": "jupyter"}}
+            ),
             what="the gateway reading the new key",
         )
 
@@ -393,22 +425,33 @@ def test_a_restarted_operator_resumes_without_changing_anything(
             found[f"{kind}/{name}"] = child
         return found
 
+    def applied() -> int:
+        """The operator's "Applied" events on zeta: one per create, update or resume."""
+        _, events = api.call("GET", api.path("v1", "events"))
+        return sum(
+            1
+            for event in events["items"]
+            if event.get("reason") == "Applied" and event["involvedObject"]["name"] == "zeta"
+        )
+
     with run_operator():
         api.create(agentserver("zeta", replicas=2, redis={"managed": True}), "agentservers")
-        eventually(lambda: get(api, "Service", "zeta"), what="the Service")
-        eventually(lambda: status_of(api, "zeta").get("phase") == "Pending", what="a status")
+        eventually(
+            lambda: status_of(api, "zeta").get("observedGeneration") == 1, what="zeta applied"
+        )
+        eventually(lambda: applied() == 1, what="the Applied event")
         before = children()
 
     def operator_patches() -> int:
         return sum(
             1
             for request in kube.requests()
-            if request.method.name == "PATCH"
-            and request.url.path.endswith("/deployments/zeta")
+            if request.method.name == "PATCH" and request.url.path.endswith("/deployments/zeta")
         )
 
     patched = operator_patches()
     with run_operator() as runner:
-        eventually(lambda: operator_patches() > patched, what="the Deployment re-applied")
+        eventually(lambda: applied() == 2, what="zeta applied again")
+        assert operator_patches() > patched  # the Deployment was re-applied...
+        assert children() == before  # ...to what it was
     assert "Handler 'resume' succeeded" in runner.output
-    assert children() == before

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from agentserver_operator import model
 from agentserver_operator.names import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
@@ -97,7 +97,7 @@ def spec_schema() -> Schema:
                 "default": model.DEFAULT_REPLICAS,
                 "minimum": 0,
                 "maximum": model.MAX_REPLICAS,
-                "description": "Gateway pods. More than one needs spec.redis.",
+                "description": "Gateway pods; more than one share agents only through spec.redis.",
             },
             "port": {
                 "type": "integer",
@@ -314,7 +314,8 @@ HEADER = (
 
 def crd_yaml() -> str:
     """``deploy/crd.yaml`` as committed."""
-    return HEADER + yaml.safe_dump(crd(), sort_keys=False, width=100)
+    text: str = yaml.safe_dump(crd(), sort_keys=False, width=100)
+    return HEADER + text
 
 
 def main() -> None:

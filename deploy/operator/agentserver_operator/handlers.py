@@ -199,10 +199,19 @@ async def prune(api: KubeApi, server: model.AgentServer, body: kopf.Body) -> Non
         await remove_if_owned(api, body, "networking.k8s.io/v1", "Ingress", server.name)
 
 
-async def observe(api: KubeApi, body: Mapping[str, Any]) -> dict[str, Any]:
-    """The status the AgentServer should show now."""
-    generation = (body.get("metadata") or {}).get("generation")
-    previous = (body.get("status") or {}).get("conditions") or []
+async def observe(
+    api: KubeApi, body: Mapping[str, Any], reconciled: bool = False
+) -> dict[str, Any]:
+    """The status the AgentServer should show now. ``observedGeneration`` moves to the
+    object's generation only once that generation was applied (``reconciled``); the
+    timer and the Deployment events keep the one they found."""
+    current = body.get("status") or {}
+    generation = (
+        (body.get("metadata") or {}).get("generation")
+        if reconciled
+        else current.get("observedGeneration")
+    )
+    previous = current.get("conditions") or []
     problems = validation.validate(body)
     if problems:
         return status.invalid_status(problems, previous, _now(), generation)
@@ -250,7 +259,7 @@ async def reconcile(
             reason="NoBackplane",
             message=f"{server.replicas} replicas without spec.redis do not share agents",
         )
-    new = await observe(api, body)
+    new = await observe(api, body, reconciled=True)
     if status.changed(body.get("status") or {}, new):
         patch.status.update(new)
     message = f"image {server.image}, {server.replicas} replica(s)"

@@ -77,6 +77,11 @@ def manifest_path(manifest: Mapping[str, Any], *, named: bool = True) -> str:
     )
 
 
+def _decode(data: str | bytes) -> bytes:
+    """Kubeconfig ``*-data`` fields are base64."""
+    return base64.b64decode(data.encode() if isinstance(data, str) else data)
+
+
 def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
     if not info.server.startswith("https:"):
         return False
@@ -86,8 +91,7 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
     if info.ca_path:
         context.load_verify_locations(cafile=os.fsdecode(info.ca_path))
     if info.ca_data:
-        data = info.ca_data.encode() if isinstance(info.ca_data, str) else info.ca_data
-        context.load_verify_locations(cadata=base64.b64decode(data).decode())
+        context.load_verify_locations(cadata=_decode(info.ca_data).decode())
     if info.certificate_path and info.private_key_path:
         context.load_cert_chain(
             os.fsdecode(info.certificate_path), os.fsdecode(info.private_key_path)
@@ -96,9 +100,8 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
         with tempfile.TemporaryDirectory() as directory:
             cert, key = os.path.join(directory, "cert"), os.path.join(directory, "key")
             for path, data in ((cert, info.certificate_data), (key, info.private_key_data)):
-                raw = data.encode() if isinstance(data, str) else data
                 with open(path, "wb") as file:
-                    file.write(base64.b64decode(raw))
+                    file.write(_decode(data))
             context.load_cert_chain(cert, key)
     return context
 
