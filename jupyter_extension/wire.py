@@ -12,7 +12,7 @@ import socket
 import struct
 from typing import Protocol
 
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, SSLIOStream
 from tornado.websocket import WebSocketHandler
 
 from terrarium.mirror import HolographicBuffer
@@ -42,10 +42,13 @@ def stream_of(handler: WebSocketHandler) -> IOStream:
     return stream
 
 
-def cap_send_buffer(stream: IOStream, size: int = OBSERVER_SNDBUF) -> None:
+def tune_observer_socket(stream: IOStream, size: int = OBSERVER_SNDBUF) -> None:
+    """Cap the kernel send buffer (a stalled reader costs at most ``size``) and turn off
+    Nagle's algorithm, which otherwise holds small live frames back for an ACK."""
     sock = stream.socket
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    stream.set_nodelay(True)
 
 
 class _Closable(Protocol):
@@ -55,18 +58,35 @@ class _Closable(Protocol):
 class WebSocketObserver:
     """A mirror observer writing pre-framed bytes straight to a WebSocket's stream."""
 
-    __slots__ = ("_handler", "_mirror", "_stream", "_waiting")
+    __slots__ = ("_direct", "_handler", "_mirror", "_stream", "_waiting")
 
     def __init__(self, handler: _Closable, stream: IOStream, mirror: HolographicBuffer) -> None:
         self._handler = handler
         self._stream = stream
         self._mirror = mirror
         self._waiting = False
+        # A plain TCP stream with nothing queued can take the bytes straight into the
+        # kernel: no Future, no callback per delivery. TLS streams always go through
+        # Tornado, which encrypts.
+        self._direct: socket.socket | None = (
+            None if isinstance(stream, SSLIOStream) else stream.socket
+        )
 
     def send(self, data: bytes) -> None:
         stream = self._stream
         if stream.closed():
             return
+        sock = self._direct
+        if sock is not None and not stream.writing():
+            try:
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return  # the peer is gone; Tornado notices on its side and closes
+            if sent == len(data):
+                return
+            data = data[sent:]
         future = stream.write(data)
         if stream.writing() and not self._waiting:
             self._waiting = True

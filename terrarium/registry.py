@@ -151,7 +151,8 @@ class AgentRegistry:
     async def close(self) -> None:
         """Unregister every agent: the gateway is shutting down."""
         for agent_id in list(self._entries):
-            await self.unregister(agent_id)
+            if agent_id in self._entries:  # a concurrent close may have taken it already
+                await self.unregister(agent_id)
 
     def _adopt_genus(self, agent: FluxAgent) -> str | None:
         """Register the agent's genus in the prism when it is the first agent of its kind.

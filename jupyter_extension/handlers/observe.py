@@ -15,7 +15,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketHandler
 
 from jupyter_extension.handlers.base import ApiError, TerrariumMixin
-from jupyter_extension.wire import WebSocketObserver, cap_send_buffer, stream_of
+from jupyter_extension.wire import WebSocketObserver, stream_of, tune_observer_socket
 from terrarium.flux import FluxAgent
 from terrarium.mirror import HolographicBuffer
 
@@ -52,7 +52,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         super().open(*args, **kwargs)
         assert self.mirror is not None
         stream = stream_of(self)
-        cap_send_buffer(stream)
+        tune_observer_socket(stream)
         self.observer = WebSocketObserver(self, stream, self.mirror)
         self.mirror.attach(self.observer, self.since)
 
