@@ -150,14 +150,9 @@ class TerrariumWidget(anywidget.AnyWidget):
         super().close()
 
 
-class AgentView(TerrariumWidget):
-    """One agent as a live DensityField tile, with its vitals and event log.
+class _OneAgentWidget(TerrariumWidget):
+    """A widget about exactly one agent: a server agent's id, or a ``FluxAgent`` of this kernel."""
 
-    ``AgentView("echo")`` watches a server agent (or a kernel-local one of
-    that id); ``AgentView(agent)`` watches a ``FluxAgent`` object of this kernel.
-    """
-
-    bundle_name = "agent_view"
     accepted: ClassVar[tuple[str, ...]] = ("agent_id", "transport", "local")
 
     def __init__(
@@ -176,6 +171,16 @@ class AgentView(TerrariumWidget):
             unknown=unknown,
             accepted=self.accepted,
         )
+
+
+class AgentView(_OneAgentWidget):
+    """One agent as a live DensityField tile, with its vitals and event log.
+
+    ``AgentView("echo")`` watches a server agent (or a kernel-local one of
+    that id); ``AgentView(agent)`` watches a ``FluxAgent`` object of this kernel.
+    """
+
+    bundle_name = "agent_view"
 
 
 class Terrarium(TerrariumWidget):
@@ -197,28 +202,10 @@ class Terrarium(TerrariumWidget):
         )
 
 
-class PerturbConsole(TerrariumWidget):
+class PerturbConsole(_OneAgentWidget):
     """A JSON input that perturbs one agent and lists every reply (result, error, semaphore)."""
 
     bundle_name = "perturb_console"
-    accepted: ClassVar[tuple[str, ...]] = ("agent_id", "transport", "local")
-
-    def __init__(
-        self,
-        agent_id: str | FluxAgent,
-        *,
-        transport: str = "auto",
-        local: LocalTerrarium | None = None,
-        **unknown: Any,
-    ) -> None:
-        super().__init__(
-            agent_id,
-            optional=False,
-            transport=transport,
-            local=local,
-            unknown=unknown,
-            accepted=self.accepted,
-        )
 
 
 class PurgatoryPanel(TerrariumWidget):
