@@ -60,7 +60,11 @@ class TerrariumApp(ExtensionApp):
     description = "Watch and steer live agents: Terrarium's gateway on Jupyter Server."
     extension_url = "/terrarium/"
     load_other_extensions = True
-    static_paths = List(Unicode(), [str(HERE / "static")]).tag(config=True)
+    static_paths = List(
+        Unicode(),
+        [str(HERE / "static")],
+        help="Folders served under static/terrarium/ (the dashboard's bundle lives in the first).",
+    ).tag(config=True)
 
     agents = List(
         Unicode(),
