@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -28,6 +29,34 @@ EventType = Literal[
 _encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=repr)
 
 
+def _c_encoder() -> Callable[[Any], str]:
+    """The C accelerator's encoder, built once, or ``_encoder.encode`` where there is none.
+
+    ``JSONEncoder.encode`` builds a new C encoder (and a circular-reference
+    table) on every call, which is most of its cost for a small event; every
+    reflected event goes through here. Without the table a circular value
+    raises ``RecursionError`` instead of ``ValueError``; either way it cannot
+    be sent.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _encoder.encode
+    try:
+        encode = make(
+            None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+        )
+    except TypeError:  # a CPython whose accelerator takes other arguments
+        return _encoder.encode
+
+    def encode_once(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return encode_once
+
+
+_encode = _c_encoder()
+
+
 def _sanitise(value: Any) -> Any:
     """Replace non-finite floats by null and make containers plain JSON."""
     if isinstance(value, float):
@@ -46,7 +75,7 @@ def to_json(value: Any) -> str:
     float pay for the walk.
     """
     try:
-        return _encoder.encode(value)
+        return _encode(value)
     except ValueError:
         return _encoder.encode(_sanitise(value))
 

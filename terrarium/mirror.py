@@ -85,8 +85,14 @@ class Replay:
 class HolographicBuffer:
     """Per-agent mirror: seq numbers, history, a live ring and observer cursors."""
 
-    #: Observers served per loop iteration, so attaches interleave with fan-out.
+    #: At most this many observers, and about this many seconds, per loop iteration of a
+    #: flush pass, so attaches and other callbacks interleave with fan-out.
     flush_slice = 128
+    flush_budget = 0.0001
+    #: A new flush pass starts at most this often. Under sustained emission each write
+    #: then carries everything that arrived meanwhile (one send for several events);
+    #: a mirror that was quiet for longer flushes at once.
+    flush_interval = 0.0005
 
     def __init__(
         self,
@@ -122,11 +128,14 @@ class HolographicBuffer:
         self._cursors: dict[Observer, _Cursor] = {}
         self._pass: list[_Cursor] = []
         self._pass_pos = 0
+        self._pass_started = 0.0
         self._flush_scheduled = False
         self._dirty = False
         self._loop: asyncio.AbstractEventLoop | None = None
         quoted_id = to_json(agent_id).replace("%", "%%")
-        self._prefix = '{"seq":%d,"ts":%r,"agent_id":' + quoted_id + ',"type":"%s","data":'
+        self._prefix = '{"seq":%d,"ts":%r,"agent_id":' + quoted_id + ',"type":'
+        #: The event's JSON up to its data, per type: only seq and ts are formatted per event.
+        self._templates: dict[str, str] = {}
 
     # -- the agent's side ---------------------------------------------------
 
@@ -146,14 +155,20 @@ class HolographicBuffer:
     def reflect(self, type_: str, data: dict[str, Any] | None = None) -> int:
         """Number, serialise and frame the event once; schedule a flush. Returns its seq."""
         seq = self._last_seq + 1
-        body = self._prefix % (seq, time.time(), type_) + to_json(data or {}) + "}"
-        payload = body.encode()
+        template = self._templates.get(type_)
+        if template is None:
+            template = self._prefix + to_json(type_).replace("%", "%%") + ',"data":'
+            self._templates[type_] = template
+        payload = (template % (seq, time.time()) + to_json(data or {}) + "}").encode()
         slot = seq % self._capacity
         self._frames[slot] = self._framer(payload)
         self._payloads[slot] = payload
         self._last_seq = seq
         if self._cursors:
-            self._schedule_flush()
+            if self._flush_scheduled:
+                self._dirty = True
+            else:
+                self._schedule_flush()
         if self.tap is not None:
             self.tap(seq, payload)
         return seq
@@ -325,16 +340,26 @@ class HolographicBuffer:
         loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Serve one slice of observers; continue the pass next iteration if any remain."""
+        """Serve one slice of observers; continue the pass next iteration if any remain.
+
+        A slice ends after ``flush_slice`` observers or ``flush_budget`` seconds,
+        whichever comes first, so one loop iteration never spends much longer
+        than that on fan-out: attaches and other callbacks run between slices,
+        and observers served later in a pass get what arrived meanwhile in the
+        same write. A pass that would start within ``flush_interval`` of the
+        previous one waits for it, an iteration at a time.
+        """
+        loop = self._loop
         if self._pass_pos >= len(self._pass):
+            now = time.perf_counter()
+            if now - self._pass_started < self.flush_interval and loop is not None:
+                loop.call_soon(self._flush)
+                return
+            self._pass_started = now
             self._pass = list(self._cursors.values())
             self._pass_pos = 0
             self._dirty = False
-        end = self._pass_pos + self.flush_slice
-        todo = self._pass[self._pass_pos : end]
-        self._pass_pos = end
-        self._serve(todo)
-        loop = self._loop
+        self._pass_pos = self._serve(self._pass, self._pass_pos)
         if loop is not None and (self._pass_pos < len(self._pass) or self._dirty):
             loop.call_soon(self._flush)
         else:
@@ -342,11 +367,17 @@ class HolographicBuffer:
             self._pass = []
             self._pass_pos = 0
 
-    def _serve(self, cursors: list[_Cursor]) -> None:
+    def _serve(self, cursors: list[_Cursor], pos: int) -> int:
+        """Write to ``cursors`` from ``pos`` on until the slice ends; returns where it stopped."""
         last = self._last_seq
         first_live = self._first_kept(self.observer_queue_size)
         shared: dict[int, bytes] = {}
-        for cursor in cursors:
+        end = min(len(cursors), pos + self.flush_slice)
+        clock = time.perf_counter
+        deadline = clock() + self.flush_budget
+        while pos < end:
+            cursor = cursors[pos]
+            pos += 1
             start = cursor.next_seq
             if not cursor.open or start > last:
                 continue
@@ -370,3 +401,6 @@ class HolographicBuffer:
                 cursor.observer.send(buffer)
             except Exception:
                 self.detach(cursor.observer)
+            if clock() > deadline:
+                break
+        return pos

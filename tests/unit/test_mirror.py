@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -590,6 +591,69 @@ async def test_attach_during_a_sliced_flush_keeps_every_observer_in_order() -> N
         assert seqs == list(range(first, last + 1))
         assert observer.frames()[0]["type"] == "hello"
         assert "gap" not in [frame["type"] for frame in observer.frames()]
+
+
+async def test_a_slice_ends_when_its_time_budget_is_spent() -> None:
+    """A slow write ends the slice; the rest of the pass gets what arrived meanwhile, joined."""
+    mirror = HolographicBuffer("m")
+
+    class SlowPeer(RecordingObserver):
+        def send(self, data: bytes) -> None:
+            super().send(data)
+            time.sleep(2 * mirror.flush_budget)
+
+    slow, later = SlowPeer(), RecordingObserver()
+    mirror.attach(slow)
+    mirror.attach(later)
+    slow.sends.clear()
+    later.sends.clear()
+    mirror.reflect("result")
+    await run_loop()
+    assert slow.seqs() == [1]
+    assert later.seqs() == []
+
+    mirror.reflect("result")
+    await run_loop()
+    assert later.seqs() == [1, 2]
+    assert len(later.sends) == 1
+    await run_loop(3)
+    assert slow.seqs() == [1, 2]
+    assert later.seqs() == [1, 2]
+
+
+async def test_passes_closer_than_the_flush_interval_join_their_events() -> None:
+    mirror = HolographicBuffer("m")
+    mirror.flush_interval = 0.05
+    observer = RecordingObserver()
+    mirror.attach(observer)
+    observer.sends.clear()
+
+    mirror.reflect("result")
+    await run_loop()
+    assert observer.seqs() == [1]  # quiet before: out on the next iteration
+
+    mirror.reflect("result")
+    await run_loop(3)
+    mirror.reflect("result")
+    await run_loop(3)
+    assert observer.seqs() == [1]  # within the interval: held
+
+    await asyncio.sleep(0.06)
+    await run_loop(2)
+    assert observer.seqs() == [1, 2, 3]
+    assert len(observer.sends) == 2  # the two held events went out as one write
+
+
+async def test_a_mirror_quiet_for_longer_than_the_interval_flushes_at_once() -> None:
+    mirror = HolographicBuffer("m")
+    mirror.flush_interval = 0.01
+    observer = RecordingObserver()
+    mirror.attach(observer)
+    for expected in range(1, 4):
+        await asyncio.sleep(0.02)
+        mirror.reflect("result")
+        await run_loop()
+        assert observer.seqs() == list(range(1, expected + 1))
 
 
 async def test_detach_stops_delivery() -> None:
