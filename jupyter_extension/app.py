@@ -38,6 +38,7 @@ from jupyter_extension.handlers.rest import (
     HealthHandler,
     PerturbRestHandler,
 )
+from jupyter_extension.keepalive import PING_INTERVAL_MS, Keepalive
 from jupyter_extension.loading import AgentLoadError, agents_from_entry_points, agents_from_spec
 from jupyter_extension.prometheus import TerrariumCollector
 from jupyter_extension.wire import text_frame
@@ -237,6 +238,7 @@ class TerrariumApp(ExtensionApp):
             version=terrarium.__version__,
             audit=self._audit,
             bus=self.bus,
+            keepalive=self._keepalive(),
         )
         event_logger = self.server.event_logger
         assert event_logger is not None
@@ -251,6 +253,13 @@ class TerrariumApp(ExtensionApp):
         if self.demo_agents and Grammar.genus_name not in self.registry.prism:
             self.registry.prism.register(Grammar())
         self.log.info("Terrarium serves %d agents: %s", len(self.registry), self._agent_ids())
+
+    def _keepalive(self) -> Keepalive:
+        """Observe sockets are pinged as jupyter_server pings its own (``ws_ping_*``)."""
+        settings = self.server.web_app.settings
+        return Keepalive(
+            settings.get("ws_ping_interval", PING_INTERVAL_MS), settings.get("ws_ping_timeout")
+        )
 
     def _backplane(self) -> BackplaneConfig:
         return BackplaneConfig(
@@ -348,6 +357,7 @@ class TerrariumApp(ExtensionApp):
                 agent.start()
 
     async def stop_extension(self) -> None:
+        self.context.keepalive.stop()
         await self.registry.close()
         await self.bus.close()
         self.registry.token_store.close()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_extension.keepalive import Keepalive
 from terrarium.bus import EventBus, LocalBus
 from terrarium.registry import AgentRegistry
 
@@ -30,6 +31,8 @@ class TerrariumContext:
     rest_buckets: dict[str, TokenBucket] = field(default_factory=dict)
     #: Where agents this process does not own are found (other replicas); local by default.
     bus: EventBus | None = None
+    #: Pings every observe socket from one timer (jupyter_server's ping settings).
+    keepalive: Keepalive = field(default_factory=Keepalive)
 
     def __post_init__(self) -> None:
         if self.bus is None:

@@ -7,8 +7,10 @@ and otherwise only answers ``ping``; nothing an observer sends reaches the agent
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
@@ -35,18 +37,36 @@ def parse_since(value: str | None) -> int | None:
 
 
 class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """An observe socket, kept as light as an idle observer can be.
+
+    The checks that may wait (access, locating the agent) run in ``prepare``
+    and ``get`` hands over Tornado's own coroutine, so no frame of ours stays
+    suspended for the life of the connection; pings come from the context's
+    one ``Keepalive`` rather than from timers per connection.
+    """
+
     mirror: HolographicBuffer | None = None
     observer: WebSocketObserver | None = None
     since: int | None = None
 
-    @allow_unauthenticated
-    async def get(self, agent_id: str, *args: Any, **kwargs: Any) -> None:
+    @property
+    def ping_interval(self) -> float:
+        """Zero turns off the per-connection pings of both Tornado and jupyter_server."""
+        return 0
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        await ensure_async(super().prepare(*args, **kwargs))
+        if self._finished:
+            return
         await self.check_read_access()
-        agent = await self.locate(agent_id)
+        agent = await self.locate(self.path_args[0])
         # A remote agent is observed through this replica's follower of its stream.
         self.mirror = agent.mirror if isinstance(agent, FluxAgent) else await agent.mirror()
         self.since = parse_since(self.get_query_argument("since", None))
-        await super().get(agent_id, *args, **kwargs)
+
+    @allow_unauthenticated
+    def get(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, None]:
+        return super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
@@ -55,6 +75,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         tune_observer_socket(stream)
         self.observer = WebSocketObserver(self, stream, self.mirror)
         self.mirror.attach(self.observer, self.since)
+        self.context.keepalive.add(self)
 
     def on_message(self, message: str | bytes) -> None:
         """Answer ``ping``; ignore anything else (the Reflection is read-only)."""
@@ -66,7 +87,11 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             assert self.mirror is not None
             self.observer.send(self.mirror.frame(_PONG))
 
+    def on_pong(self, data: bytes) -> None:
+        self.context.keepalive.pong(self)
+
     def on_close(self) -> None:
+        self.context.keepalive.discard(self)
         if self.mirror is not None and self.observer is not None:
             self.mirror.detach(self.observer)
         self.observer = None
