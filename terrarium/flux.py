@@ -381,6 +381,13 @@ class FluxAgent:
             future.set_result(output)
         else:
             future.set_exception(error)
+        if perturbation.on_settled is not None:
+            try:
+                perturbation.on_settled(future)
+            except Exception as failure:
+                future.get_loop().call_exception_handler(
+                    {"message": "on_settled callback failed", "exception": failure}
+                )
 
     def _reflect_error(self, error: BaseException, error_type: str, pid: str | None) -> None:
         self.mirror.reflect(
@@ -421,16 +428,19 @@ class FluxAgent:
         self._set_lifecycle(AgentState.STOPPED)
         self._finish()
 
-    async def _call(self, data: Any) -> Any:
+    def _start_call(self, data: Any) -> Any:
+        """Run the handler up to its first await: its output, or an awaitable of it."""
         self._spend_entropy()
         self._events += 1
         if isinstance(data, ReentryContext):
             resume = getattr(self.handler, "resume", None)
             if resume is None:
                 raise TypeError(f"agent {self.id} ejected a semaphore but has no resume()")
-            output = resume(data.token.frozen_state, data.human_input)
-        else:
-            output = self._invoke(data)
+            return resume(data.token.frozen_state, data.human_input)
+        return self._invoke(data)
+
+    async def _call(self, data: Any) -> Any:
+        output = self._start_call(data)
         if inspect.isawaitable(output):
             output = await output
         return output
@@ -442,8 +452,12 @@ class FluxAgent:
         assert perturbation.deadline is not None
         self._busy = True
         try:
-            async with asyncio.timeout_at(perturbation.deadline):
-                output = await self._call(perturbation.data)
+            output = self._start_call(perturbation.data)
+            if inspect.isawaitable(output):
+                # Only an await can be cut short; a handler that answered at once
+                # needs no timer.
+                async with asyncio.timeout_at(perturbation.deadline):
+                    output = await output
         except TimeoutError as error:
             if asyncio.get_running_loop().time() >= perturbation.deadline:
                 self._expire(perturbation)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import uuid
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -21,7 +22,8 @@ REENTRY_PRIORITY: Final = 200
 
 
 def new_perturbation_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """16 random hex digits (64 bits), read straight from the OS: no UUID object per request."""
+    return os.urandom(8).hex()
 
 
 @dataclass(eq=False, slots=True)
@@ -36,6 +38,9 @@ class Perturbation:
     future: asyncio.Future[Any] | None = None
     deadline: float | None = None
     timer: asyncio.TimerHandle | None = None
+    #: Called with the future as soon as it resolves, in the same loop iteration (a
+    #: future's own callbacks wait for the next one): the Beam answers from here.
+    on_settled: Callable[[asyncio.Future[Any]], None] | None = None
 
     @staticmethod
     def check_priority(priority: object, *, allow_reentry: bool = False) -> int:

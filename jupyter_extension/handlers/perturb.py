@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_extension.context import TokenBucket
 from jupyter_extension.handlers.base import TerrariumMixin
+from jupyter_extension.wire import stream_of, text_frame
 from terrarium.bus import RemoteAgent
 from terrarium.errors import AgentUnavailable, BadRequest, PerturbationError, RateLimited
 from terrarium.events import to_json
@@ -90,7 +93,7 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             if not self.bucket.take():
                 raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
             priority, timeout = check_request(frame)
-            agent_id, perturbation_id, future = self.submit(frame["data"], priority, timeout)
+            agent_id, perturbation_id, settled = self.submit(frame["data"], priority, timeout)
         except PerturbationError as error:
             self.reply(error_reply(cid, error))
             return
@@ -103,21 +106,29 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
                 "via": "websocket",
             }
         )
-        future.add_done_callback(lambda done: self.answer(cid, perturbation_id, done))
+        settled(lambda done: self.answer(cid, perturbation_id, done))
 
     def submit(
         self, data: Any, priority: int, timeout: float | None
-    ) -> tuple[str, str, asyncio.Future[Any]]:
-        """Queue into the local agent, or route to the remote one's owner."""
+    ) -> tuple[str, str, Callable[[Callable[[asyncio.Future[Any]], None]], None]]:
+        """Queue into the local agent, or route to the remote one's owner.
+
+        Returns the agent's id, the perturbation's id and how to be called back
+        when it resolves: a local perturbation calls back in the iteration it
+        resolves in, a routed one when its reply arrives.
+        """
         if self.agent is not None:
             perturbation = self.agent.submit(
                 data, priority=priority, timeout=timeout, by=self.username()
             )
-            assert perturbation.future is not None
-            return self.agent.id, perturbation.id, perturbation.future
+
+            def settled(callback: Callable[[asyncio.Future[Any]], None]) -> None:
+                perturbation.on_settled = callback
+
+            return self.agent.id, perturbation.id, settled
         assert self.remote is not None
         routed = self.remote.perturb(data, priority=priority, timeout=timeout, by=self.username())
-        return self.remote.id, routed.perturbation_id, routed.future
+        return self.remote.id, routed.perturbation_id, routed.future.add_done_callback
 
     def answer(self, cid: str, perturbation_id: str, future: asyncio.Future[Any]) -> None:
         error = AgentUnavailable("cancelled") if future.cancelled() else future.exception()
@@ -149,7 +160,13 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             self.reply({"type": "error", "id": cid, "code": "agent_error", "message": str(error)})
 
     def reply(self, message: dict[str, Any]) -> None:
+        """Frame the reply once and queue it on the stream.
+
+        ``write_message`` would also wrap each write in a Task of its own; a
+        reply needs none (nothing awaits it), and a round trip is short enough
+        for that Task to show.
+        """
         try:
-            self.write_message(to_json(message))
-        except WebSocketClosedError:
+            stream_of(self).write(text_frame(to_json(message).encode()))
+        except (StreamClosedError, WebSocketClosedError, RuntimeError):
             self.log.debug("perturb socket closed before its reply %s", message.get("id"))

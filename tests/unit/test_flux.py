@@ -123,6 +123,41 @@ async def test_sync_handler_works(make_agent: MakeAgent) -> None:
     assert await agent.perturb(21) == 42
 
 
+async def test_on_settled_runs_as_the_future_resolves_before_its_callbacks(
+    make_agent: MakeAgent,
+) -> None:
+    agent = make_agent(lambda data: data * 2)
+    agent.start()
+    order: list[str] = []
+    perturbation = agent.submit(21)
+    assert perturbation.future is not None
+    perturbation.future.add_done_callback(lambda _: order.append("callback"))
+    perturbation.on_settled = lambda future: order.append(f"settled {future.result()}")
+    assert await perturbation.future == 42
+    # The future's own callback was registered first but runs an iteration later.
+    assert order == ["settled 42", "callback"]
+
+
+async def test_a_failing_on_settled_is_reported_and_the_agent_keeps_flowing(
+    make_agent: MakeAgent,
+) -> None:
+    agent = make_agent(lambda data: data)
+    agent.start()
+    reported: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
+
+    def broken(_: asyncio.Future[Any]) -> None:
+        raise RuntimeError("socket went away")
+
+    perturbation = agent.submit("a")
+    perturbation.on_settled = broken
+    assert perturbation.future is not None
+    assert await perturbation.future == "a"
+    assert isinstance(reported[0]["exception"], RuntimeError)
+    assert await agent.perturb("b") == "b"
+    assert agent.state is AgentState.FLOWING
+
+
 async def test_object_with_invoke_works_as_a_handler(make_agent: MakeAgent) -> None:
     class Doubler:
         genus_name = "doubler"
