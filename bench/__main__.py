@@ -1,5 +1,8 @@
 """``python -m bench [--quick] [--only SCENARIO ...]``: run the scenarios, judge T1-T8.
 
+``--server KIND`` and ``--observers N`` narrow a run for investigation; the
+targets are then not judged, since they compare every server.
+
 Prints one table per scenario as it finishes, then the targets, and writes
 everything (with the machine it ran on) to ``bench/results/latest.json``.
 A scenario that fails is reported and the others still run.
@@ -8,6 +11,7 @@ A scenario that fails is reported and the others still run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -26,6 +30,7 @@ from bench.procs import CpuPlan, pin, raise_fd_limit
 from bench.profile import FULL, QUICK
 from bench.results import Table
 from bench.scenarios import SCENARIOS, by_name
+from bench.scenarios.common import ALL_SERVERS
 from bench.targets import evaluate, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -89,10 +94,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", choices=names, metavar="SCENARIO", help=", ".join(names)
     )
+    parser.add_argument(
+        "--server",
+        action="append",
+        choices=ALL_SERVERS,
+        help="run only these servers (repeatable); targets need all of them",
+    )
+    parser.add_argument(
+        "--observers",
+        action="append",
+        type=int,
+        metavar="N",
+        help="observer counts for saturation and attach (repeatable), instead of the profile's",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
 
     profile = QUICK if args.quick else FULL
+    if args.observers:
+        profile = dataclasses.replace(profile, observers=tuple(args.observers))
+    only_servers = tuple(args.server) if args.server else None
     cpus = CpuPlan.detect()
     pin(cpus.clients)
     raise_fd_limit()
@@ -108,14 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     tables: dict[str, Table] = {}
     for module in [by_name(name) for name in args.only] if args.only else SCENARIOS:
-        table = _run_one(module, {"profile": profile, "cpus": cpus, "logs": logs})
+        table = _run_one(
+            module, {"profile": profile, "cpus": cpus, "logs": logs, "only_servers": only_servers}
+        )
         tables[table.name] = table
         print("\n" + table.render(), flush=True)
-    verdicts = evaluate(tables)
+    verdicts = evaluate(tables) if only_servers is None else []
     total = time.monotonic() - started
     contention = _contention(tables)
     machine["contention"] = contention
-    print("\n" + render(verdicts))
+    if only_servers is None:
+        print("\n" + render(verdicts))
+    else:
+        print("\nTargets not judged: --server narrowed the run.")
     if contention:
         print(
             f"Other work on the server core: {contention.get('core0_other_mean', 0):.0f}% on "

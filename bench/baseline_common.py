@@ -18,6 +18,8 @@ HISTORY = 100
 OBSERVE_PATH = "/terrarium/observe/firehose"
 PERTURB_PATH = "/terrarium/perturb/firehose"
 ECHO_PATH = "/terrarium/perturb/echo"
+#: The echo again, but through a queue and a task of its own, as the Beam's contract asks.
+QUEUED_ECHO_PATH = "/terrarium/perturb/queued-echo"
 
 
 def to_json(value: Any) -> str:

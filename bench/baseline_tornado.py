@@ -25,6 +25,7 @@ from bench.baseline_common import (
     OBSERVE_PATH,
     PERTURB_PATH,
     PONG,
+    QUEUED_ECHO_PATH,
     Channel,
     error_reply,
     is_ping,
@@ -112,6 +113,33 @@ class PerturbHandler(WebSocketHandler):
             self.write_message(result_reply(cid, {"emitted": emitted}))
 
 
+class QueuedEchoHandler(WebSocketHandler):
+    """The echo through an ``asyncio.Queue`` and a consumer task, and nothing else.
+
+    The least any server that honours the Beam's contract pays on top of a
+    bare echo: the request is queued, and the agent's own task answers it.
+    """
+
+    def check_origin(self, origin: str) -> bool:
+        return True
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.queue: asyncio.Queue[tuple[str | None, Any]] = asyncio.Queue()
+        self.consumer = asyncio.get_running_loop().create_task(self.consume())
+
+    async def consume(self) -> None:
+        while True:
+            cid, data = await self.queue.get()
+            with contextlib.suppress(WebSocketClosedError):
+                self.write_message(result_reply(cid, data))
+
+    def on_message(self, message: str | bytes) -> None:
+        self.queue.put_nowait(parse_request(message))
+
+    def on_close(self) -> None:
+        self.consumer.cancel()
+
+
 def make_app(hub: Hub) -> Application:
     kwargs = {"hub": hub}
     return Application(
@@ -119,6 +147,7 @@ def make_app(hub: Hub) -> Application:
             (OBSERVE_PATH, ObserveHandler, kwargs),
             (PERTURB_PATH, PerturbHandler, kwargs),
             (ECHO_PATH, PerturbHandler, {**kwargs, "echo": True}),
+            (QUEUED_ECHO_PATH, QueuedEchoHandler),
             (ROUTE, BenchHandler, {"probes": hub.probes}),
         ]
     )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.wsclient import WebSocketClient
+from bench.wsclient import READ_SIZE, WebSocketClient
 
 
 class Observer(WebSocketClient):
@@ -44,7 +44,12 @@ class Observer(WebSocketClient):
 
 
 class AttachProbe(WebSocketClient):
-    """Done once the hello and every replayed event (seq up to the hello's seq) arrived."""
+    """Done once the hello and every replayed event (seq up to the hello's seq) arrived.
+
+    The time taken is when the read that completed the replay arrived, not
+    when this client finished parsing it: the JSON decoding of a hundred
+    events is the client's cost, not the server's.
+    """
 
     parse_all = True
 
@@ -53,12 +58,17 @@ class AttachProbe(WebSocketClient):
         self.started = time.perf_counter()
         self.upgraded_at = 0.0
         self.done_at = 0.0
+        self.read_at = 0.0
         self.target: int | None = None
         self.replayed = 0
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def on_open(self) -> None:
-        self.upgraded_at = time.perf_counter()
+        self.upgraded_at = self.read_at
+
+    def data_received(self, data: bytes) -> None:
+        self.read_at = time.perf_counter()
+        super().data_received(data)
 
     def on_message(self, payload: bytes) -> None:
         message = json.loads(payload)
@@ -78,7 +88,7 @@ class AttachProbe(WebSocketClient):
     def _finish(self) -> None:
         self.parse_all = False
         if not self.done.done():
-            self.done_at = time.perf_counter()
+            self.done_at = self.read_at
             self.done.set_result(None)
 
 
@@ -121,3 +131,26 @@ class Driver(WebSocketClient):
             if not future.done():
                 future.set_exception(ConnectionError("perturb socket closed"))
                 future.exception()  # retrieved: nobody may be waiting for this reply
+
+
+class Sink(asyncio.BufferedProtocol):
+    """A plain TCP peer that reads and counts bytes: the send-floor probe's observers."""
+
+    _read_buffer = memoryview(bytearray(READ_SIZE))
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.received += nbytes
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

@@ -28,6 +28,14 @@ class BenchContext:
     cpus: CpuPlan
     logs: Path
     fleet: Fleet
+    #: Server kinds to run (``--server``); None runs every kind a scenario compares.
+    only_servers: tuple[str, ...] | None = None
+
+    def kinds(self, candidates: tuple[str, ...]) -> tuple[str, ...]:
+        """The scenario's servers, narrowed to ``--server`` when given."""
+        if self.only_servers is None:
+            return candidates
+        return tuple(kind for kind in candidates if kind in self.only_servers)
 
     @contextlib.contextmanager
     def server(self, kind: str) -> Iterator[ServerHandle]:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import multiprocessing
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench.clients import AttachProbe, Driver, Observer
+from bench.clients import AttachProbe, Driver, Observer, Sink
+from bench.pacing import PacedSelector
 from bench.procs import pin, raise_fd_limit
 from bench.stats import summarize
 from bench.wsclient import WebSocketClient, connect
@@ -55,7 +58,9 @@ async def _close_all(clients: list[WebSocketClient], limit: float = 10.0) -> Non
 class FleetWorker:
     """The operations the harness may call; each returns plain, picklable data."""
 
-    def __init__(self) -> None:
+    def __init__(self, selector: PacedSelector) -> None:
+        self.selector = selector
+        self.sinks: list[Sink] = []
         self.groups: dict[str, Group] = {}
         self.driver: Driver | None = None
 
@@ -87,6 +92,27 @@ class FleetWorker:
         if failures:
             raise RuntimeError(f"{len(failures)} of {count} observers failed: {failures[0]!r}")
         return {"opened": count, "seconds": time.perf_counter() - started}
+
+    async def op_sink(self, port: int, count: int) -> int:
+        """Open ``count`` plain TCP connections that only read (for ``bench.send_floor``)."""
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def open_one() -> None:
+            async with gate:
+                _, sink = await loop.create_connection(Sink, HOST, port)
+                self.sinks.append(sink)
+
+        await asyncio.gather(*(open_one() for _ in range(count)))
+        return len(self.sinks)
+
+    async def op_close_sinks(self) -> int:
+        """Close the sinks; returns the bytes they received."""
+        received = sum(sink.received for sink in self.sinks)
+        for sink in self.sinks:
+            sink.close()
+        self.sinks.clear()
+        return received
 
     async def op_snapshot(self, names: list[str]) -> dict[str, float]:
         """Frames received so far by the groups, the fleet's clock and its CPU time."""
@@ -190,8 +216,11 @@ class FleetWorker:
         del self._driver().replies[cid]
         return reply
 
-    async def op_round_trips(self, count: int, data: Any) -> dict[str, Any]:
-        """``count`` sequential requests; round-trip percentiles in milliseconds."""
+    async def op_round_trips(self, count: int, data: Any, raw: bool = False) -> dict[str, Any]:
+        """``count`` sequential requests; round-trip percentiles in milliseconds.
+
+        With ``raw`` the round trips themselves (ms) come back too, under ``samples``.
+        """
         driver = self._driver()
         times: list[float] = []
         errors: list[str] = []
@@ -203,7 +232,10 @@ class FleetWorker:
             times.append(time.perf_counter() - started)
             if reply.get("type") != "result":
                 errors.append(str(reply.get("code") or reply.get("message")))
-        return {**summarize(times, 1e3), "errors": len(errors), "first_error": errors[:1]}
+        summary = {**summarize(times, 1e3), "errors": len(errors), "first_error": errors[:1]}
+        if raw:
+            summary["samples"] = [1e3 * seconds for seconds in times]
+        return summary
 
     async def op_pipelined(self, total: int, window: int, data: Any) -> dict[str, Any]:
         """``total`` requests with ``window`` in flight on one socket; requests per second."""
@@ -243,6 +275,23 @@ class FleetWorker:
             "first_error": errors[:1],
         }
 
+    async def op_pace(self, seconds: float) -> None:
+        """Read in batches, waiting ``seconds`` before each poll (0: read eagerly again)."""
+        self.selector.pace = seconds
+
+    async def op_realtime(self) -> bool:
+        """Run this process under SCHED_FIFO, so it preempts other work on its core when woken.
+
+        For a probe that times single events: another process's batch of reads
+        on the same core would otherwise add up to a scheduler slice to the
+        figure. False where the policy is not permitted (not root, no such call).
+        """
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except (AttributeError, OSError):
+            return False
+        return True
+
     async def op_ping(self) -> str:
         return "pong"
 
@@ -250,10 +299,11 @@ class FleetWorker:
         for name in list(self.groups):
             await self.op_close(name)
         await self.op_close_driver()
+        await self.op_close_sinks()
 
 
-async def _serve(conn: Connection) -> None:
-    worker = FleetWorker()
+async def _serve(conn: Connection, selector: PacedSelector) -> None:
+    worker = FleetWorker(selector)
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -276,7 +326,20 @@ def run_fleet(conn: Connection, cpu: int | None) -> None:
     """Entry point of the client process."""
     pin(cpu)
     raise_fd_limit()
-    asyncio.run(_serve(conn))
+    selector = PacedSelector()
+    loop = asyncio.SelectorEventLoop(selector)
+    # Investigation aid: BENCH_PROFILE_CLIENTS=FILE writes the clients' cProfile stats at exit.
+    profile_to = os.environ.get("BENCH_PROFILE_CLIENTS")
+    profiler = cProfile.Profile() if profile_to else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        loop.run_until_complete(_serve(conn, selector))
+    finally:
+        loop.close()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile_to))
 
 
 class FleetError(RuntimeError):

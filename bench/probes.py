@@ -11,6 +11,7 @@ emission through ``/bench/stop``, so all three servers are read the same way.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from array import array
@@ -89,6 +90,38 @@ class StallProbe:
         return summarize(self.samples, 1e-3)
 
 
+class GcProbe:
+    """How long each garbage collection paused the process, in microseconds.
+
+    A collection stops the loop like any long callback does; telling the two
+    apart attributes a stall to the heap rather than to the fan-out.
+    """
+
+    def __init__(self) -> None:
+        self.samples = array("q")
+        self.full = 0
+        self._started = 0
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter_ns()
+            return
+        self.samples.append((time.perf_counter_ns() - self._started) // 1000)
+        if info.get("generation") == 2:
+            self.full += 1
+
+    def reset(self) -> None:
+        del self.samples[:]
+        self.full = 0
+
+    def summary(self) -> dict[str, float]:
+        """Percentiles in milliseconds, and how many were full (generation 2) collections."""
+        return {**summarize(self.samples, 1e-3), "full": self.full}
+
+
 class StopSignal:
     """Ends the paced emission that is running when ``stop()`` is called, and no later one."""
 
@@ -105,15 +138,18 @@ class BenchProbes:
     def __init__(self, observers: Callable[[], int]) -> None:
         self.calls = CallTimer()
         self.stall = StallProbe()
+        self.gc = GcProbe()
         self.stop = StopSignal()
         self._observers = observers
 
     def start(self) -> None:
         self.stall.start()
+        self.gc.start()
 
     def reset(self) -> dict[str, Any]:
         self.calls.reset()
         self.stall.reset()
+        self.gc.reset()
         return {"reset": True}
 
     def stop_emission(self) -> dict[str, Any]:
@@ -126,6 +162,7 @@ class BenchProbes:
             "observers": self._observers(),
             "emit_us": self.calls.summary(),
             "stall_ms": self.stall.summary(),
+            "gc_ms": self.gc.summary(),
         }
 
     def route(self, name: str) -> dict[str, Any] | None:

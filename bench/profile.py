@@ -18,6 +18,10 @@ class Profile:
     #: Seconds of emission before a saturation window opens, and the window itself.
     warmup: float
     window: float
+    #: Saturation clients wait this long before a poll that follows one with many sockets
+    #: ready, so one read takes many frames and the clients' core is not the limit
+    #: (``bench.pacing``).
+    read_pace: float = 0.002
     #: Characters of ``output`` per event: 84 makes a ~204-byte event, as in PERF-NOTES.
     event_bytes: int = 84
     #: Fixed-rate latency (T3): observers, events per second, seconds sampled.

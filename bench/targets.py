@@ -2,8 +2,12 @@
 
 A target whose scenario did not run (``--only``) or failed is "not run"; one
 whose baseline did not show the effect it is compared with is
-"INCONCLUSIVE". Where the quick profile stops at N=100, a target stated for
-N=1000 is judged at the largest N measured, and says so.
+"INCONCLUSIVE"; one missed only where a floor measured in the same run (the
+``floor`` scenario's one event per loop iteration with nothing else) makes it
+impossible is "FLOOR",
+with the floor and the figure it would need. Where the quick profile stops
+at N=100, a target stated for N=1000 is judged at the largest N measured,
+and says so.
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ class Verdict:
     measured: str = ""
     baseline: str = ""
     inconclusive: bool = False
+    #: Missed only where a floor measured in the same run makes the target impossible.
+    at_floor: bool = False
 
     @property
     def label(self) -> str:
         if self.inconclusive:
             return "INCONCLUSIVE"
+        if self.at_floor and self.met is False:
+            return "FLOOR"
         return {True: "MET", False: "MISSED", None: "not run"}[self.met]
 
     def as_json(self) -> dict[str, Any]:
@@ -88,32 +96,65 @@ def _t1(tables: Tables) -> Verdict:
     )
 
 
+def _send_floor(tables: Tables) -> dict[int, float]:
+    """Deliveries/s at one event per loop iteration and nothing else, per N (``floor``)."""
+    floor = _usable(tables, "floor")
+    return {row["n"]: row["sends_s"] for row in floor.where(mode="1/iter")} if floor else {}
+
+
 def _t2(tables: Tables) -> Verdict:
     sat = _usable(tables, "saturation")
     if sat is None:
         return Verdict("T2", GOALS["T2"], None)
-    ratios: dict[str, list[tuple[float, int]]] = {"one": [], "burst": [], "ws": []}
-    for n in sorted({row["n"] for row in sat.rows if row["n"] >= 10}):
-        rate = {(row["server"], row["mode"]): row["deliveries_s"] for row in sat.where(n=n)}
-        ratios["one"].append((rate["terrarium", "1/iter"] / rate["tornado", "1/iter"], n))
-        ratios["burst"].append((rate["terrarium", "burst16"] / rate["tornado", "burst16"], n))
-        for mode in ("1/iter", "burst16"):
-            ratios["ws"].append((rate["terrarium", mode] / rate["websockets", mode], n))
-    if not ratios["one"]:
+    floor = _send_floor(tables)
+    rate = {(row["server"], row["mode"], row["n"]): row["deliveries_s"] for row in sat.rows}
+    counts = sorted({row["n"] for row in sat.rows if row["n"] >= 10})
+    if not counts:
         return Verdict("T2", GOALS["T2"], None)
-    one, burst, ws = (min(ratios[key]) for key in ("one", "burst", "ws"))
-    met = one[0] >= 2.5 and burst[0] >= 20 and ws[0] >= 1.5
-    top = max(row["n"] for row in sat.rows)
-    base = {(row["server"], row["mode"]): row["deliveries_s"] for row in sat.where(n=top)}
+    one = min((rate["terrarium", "1/iter", n] / rate["tornado", "1/iter", n], n) for n in counts)
+    burst = min(
+        (rate["terrarium", "burst16", n] / rate["tornado", "burst16", n], n) for n in counts
+    )
+    ws_all = [
+        (rate["terrarium", mode, n] / rate["websockets", mode, n], n, mode)
+        for n in counts
+        for mode in ("1/iter", "burst16")
+    ]
+    ws = min(ws_all)
+    ws_missed = [entry for entry in ws_all if entry[0] < 1.5]
+    # One event per flush, with no backlog to join, is one send() per delivery: 1.5x
+    # websockets is out of reach where it asks for more than a bare send() loop makes.
+    beyond_floor = [
+        n
+        for _, n, mode in ws_missed
+        if mode == "1/iter" and n in floor and 1.5 * rate["websockets", mode, n] > floor[n]
+    ]
+    others_met = one[0] >= 2.5 and burst[0] >= 20
+    measured = (
+        f"lowest over N>=10: {one[0]:.1f}x Tornado 1/iter (N={one[1]}), "
+        f"{burst[0]:.1f}x bursts (N={burst[1]}), {ws[0]:.2f}x websockets (N={ws[1]}, {ws[2]})"
+    )
+    if floor:
+        measured += "; 1/iter floor " + ", ".join(
+            f"{floor[n]:,.0f}/s at N={n}" for n in sorted(floor)
+        )
+    for n in beyond_floor:
+        ours = rate["terrarium", "1/iter", n]
+        measured += (
+            f"; at N={n} 1.5x websockets needs {1.5 * rate['websockets', '1/iter', n]:,.0f}/s, "
+            f"above that floor (Terrarium {ours:,.0f}/s, {ours / floor[n]:.0%} of it)"
+        )
+    top = counts[-1]
     return Verdict(
         "T2",
         GOALS["T2"],
-        met,
-        f"lowest over N>=10: {one[0]:.1f}x Tornado 1/iter (N={one[1]}), "
-        f"{burst[0]:.1f}x bursts (N={burst[1]}), {ws[0]:.2f}x websockets (N={ws[1]})",
-        f"at N={top}: Tornado {base['tornado', '1/iter']:,.0f} / "
-        f"{base['tornado', 'burst16']:,.0f}, websockets {base['websockets', '1/iter']:,.0f} / "
-        f"{base['websockets', 'burst16']:,.0f} deliveries/s (1/iter / bursts)",
+        others_met and not ws_missed,
+        measured,
+        f"at N={top}: Tornado {rate['tornado', '1/iter', top]:,.0f} / "
+        f"{rate['tornado', 'burst16', top]:,.0f}, websockets "
+        f"{rate['websockets', '1/iter', top]:,.0f} / {rate['websockets', 'burst16', top]:,.0f} "
+        "deliveries/s (1/iter / bursts)",
+        at_floor=others_met and bool(ws_missed) and len(beyond_floor) == len(ws_missed),
     )
 
 
@@ -219,14 +260,24 @@ def _t8(tables: Tables) -> Verdict:
     if not (ours and theirs):
         return Verdict("T8", GOALS["T8"], None)
     ratio = ours["p50"] / theirs["p50"]
-    met = ratio <= 1.5 and ours["pipelined_s"] >= 10_000 and not ours["errors"]
+    throughput = ours["pipelined_s"] >= 10_000 and not ours["errors"]
+    queued = pt.one(server="tornado+queue") if pt else None
+    queued_ratio = queued["p50"] / theirs["p50"] if queued else None
+    baseline = (
+        f"Tornado echo rtt p50 {theirs['p50']:.3f} ms; pipelined {theirs['pipelined_s']:,.0f}/s"
+    )
+    if queued_ratio is not None:
+        baseline += f"; the echo through a queue and a task: {queued_ratio:.2f}x"
     return Verdict(
         "T8",
         GOALS["T8"],
-        met,
+        ratio <= 1.5 and throughput,
         f"rtt p50 {ours['p50']:.3f} ms ({ratio:.2f}x); pipelined {ours['pipelined_s']:,.0f}/s"
         + (f"; {ours['errors']} errors" if ours["errors"] else ""),
-        f"Tornado echo rtt p50 {theirs['p50']:.3f} ms; pipelined {theirs['pipelined_s']:,.0f}/s",
+        baseline,
+        # The Beam's contract queues every request for the agent's own task: where that
+        # alone costs more than 1.5x, no server that keeps the contract can meet it.
+        at_floor=throughput and queued_ratio is not None and queued_ratio > 1.5,
     )
 
 
@@ -245,6 +296,11 @@ def render(verdicts: list[Verdict]) -> str:
             lines.append(f"{'':18}measured: {verdict.measured}")
             lines.append(f"{'':18}baseline: {verdict.baseline}")
     met = sum(1 for verdict in verdicts if verdict.met and not verdict.inconclusive)
+    floors = sum(1 for verdict in verdicts if verdict.label == "FLOOR")
     judged = sum(1 for verdict in verdicts if verdict.met is not None)
-    lines.append(f"{met} of {judged} targets met" + ("" if judged == 8 else " (of those run)"))
+    lines.append(
+        f"{met} of {judged} targets met"
+        + (f", {floors} stopped by a floor measured in this run" if floors else "")
+        + ("" if judged == 8 else " (of those run)")
+    )
     return "\n".join(lines)

@@ -15,13 +15,16 @@ What this launcher adds, all bench-only and outside the package:
   without those fields go to the package's own ``Firehose`` unchanged;
 - the firehose mirror's ``reflect`` is wrapped in a timer (T1);
 - a 1 ms loop-lateness probe runs on the server's loop (T7);
-- ``/bench/stats``, ``/bench/reset`` and ``/bench/stop`` serve those figures.
+- ``/bench/stats``, ``/bench/reset`` and ``/bench/stop`` serve those figures;
+- with ``BENCH_PROFILE=FILE`` in the environment, cProfile stats go to FILE at exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import os
 from typing import Any
 
 from bench.emission import EmitRequest, emit_events
@@ -127,7 +130,18 @@ def main() -> None:
         ]
     )
     app.io_loop.add_callback(install_hooks, app)
-    app.start()
+    profile_to = os.environ.get("BENCH_PROFILE")
+    if not profile_to:
+        app.start()
+        return
+    # Investigation aid: BENCH_PROFILE=FILE writes the server's cProfile stats at exit.
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        app.start()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_to)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 A full client library parses, unmasks, decodes and queues every message; at
 a million deliveries per second that would measure the client, not the
-server. This one is an ``asyncio.Protocol`` that does the RFC 6455 opening
-handshake by hand, then walks the server's (unmasked) frames by their
+server. This one is an ``asyncio.BufferedProtocol`` that does the RFC 6455
+opening handshake by hand, then walks the server's (unmasked) frames by their
 headers: it counts data frames, answers pings, and hands a frame's payload to
 ``on_message`` only when asked to (every frame for a driver or an attach, one
 in ``sample_every`` for latency). Frames it sends are masked, as the RFC
 requires of clients.
+
+Reads go into one preallocated buffer (``recv_into``): a plain ``Protocol``
+gets a fresh bytes object from ``recv(256 KiB)`` per read, and that allocation
+alone measured 17 µs against 3.9 µs for ``recv_into`` here, more than the
+server's whole cost of a delivery.
 """
 
 from __future__ import annotations
@@ -42,8 +47,16 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
     return head + mask + masked
 
 
-class WebSocketClient(asyncio.Protocol):
+#: Bytes one read may take: what asyncio's own transports ask for.
+READ_SIZE = 256 * 1024
+
+
+class WebSocketClient(asyncio.BufferedProtocol):
     """One client connection; subclasses say what to do with the payloads they ask for."""
+
+    #: The read buffer every connection of a process shares: a read is consumed (walked,
+    #: any partial frame copied out) before the loop makes the next one.
+    _read_buffer = memoryview(bytearray(READ_SIZE))
 
     #: Hand every data frame's payload to ``on_message``.
     parse_all = False
@@ -86,6 +99,12 @@ class WebSocketClient(asyncio.Protocol):
             self.opened.set_exception(ConnectionError(f"closed during the handshake: {exc}"))
         if not self.closed.done():
             self.closed.set_result(None)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._read_buffer[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         if not self.upgraded:

@@ -12,6 +12,7 @@ from types import ModuleType
 from bench.scenarios import (
     attach,
     cross_replica,
+    floor,
     idle_rss,
     latency,
     perturb,
@@ -21,6 +22,7 @@ from bench.scenarios import (
 
 SCENARIOS: tuple[ModuleType, ...] = (
     saturation,
+    floor,
     latency,
     attach,
     idle_rss,

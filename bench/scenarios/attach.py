@@ -6,8 +6,10 @@ client process is not what is measured), new observers attach one after the
 other; each is timed from the start of its TCP connect until it has the
 hello and every replayed event (seq up to the hello's seq). ``101`` is the
 part until the HTTP 101 response arrived. The attaching client runs in a
-process of its own (on the clients' CPU), so its timings do not wait behind
-the streaming observers' reads (T5).
+process of its own (on the clients' CPU, under ``SCHED_FIFO`` where allowed),
+and the streaming observers read in paced batches when many are ready
+(``bench.pacing``), so the attach timings do not wait behind the streaming
+observers' reads (T5).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def _one_server(context: BenchContext, probes: Fleet, kind: str, table: Table) -
             server.wait_observers(n)
             rate = min(profile.attach_stream_rate, profile.attach_stream_deliveries / n)
             cid = context.emit(events=UNBOUNDED, rate=rate)
+            fleet.call("pace", seconds=profile.read_pace)
             time.sleep(0.3)
             server.bench("reset")
             records = probes.call(
@@ -60,6 +63,7 @@ def _one_server(context: BenchContext, probes: Fleet, kind: str, table: Table) -
             )
             stats = server.bench("stats")
             server.bench("stop")
+            fleet.call("pace", seconds=0.0)
             fleet.call("wait", cid=cid, timeout=60)
             fleet.call("close", name=GROUP)
             server.wait_observers(0)
@@ -84,10 +88,13 @@ def _one_server(context: BenchContext, probes: Fleet, kind: str, table: Table) -
 def run(context: BenchContext) -> Table:
     table = Table(NAME, TITLE, COLUMNS)
     with Fleet(context.cpus.clients) as probes:
-        for kind in ALL_SERVERS:
+        realtime = probes.call("realtime")
+        for kind in context.kinds(ALL_SERVERS):
             _one_server(context, probes, kind, table)
     table.notes += [
         "101 = connect start until the HTTP 101 response arrived.",
+        "the attaching process ran "
+        + ("under SCHED_FIFO." if realtime else "at normal priority (SCHED_FIFO refused)."),
         f"attaches stop after {context.profile.attach_budget:g} s: a server that cannot keep "
         "the stream's rate gets fewer.",
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.results import Column
 
 #: Every server kind, in the order tables list them.
@@ -10,6 +12,11 @@ ALL_SERVERS = ("terrarium", "tornado", "websockets")
 UNBOUNDED = 10_000_000
 
 SERVER = Column("server", "server")
+#: Garbage-collection pauses in the server over the window (a stall that is not the fan-out).
+GC = [
+    Column("gc_max", "gc max ms", ".1f"),
+    Column("gc_full", "full gcs", "d"),
+]
 CORES = [
     Column("server_cpu", "srv cpu%", ".0f"),
     Column("server_irq", "irq%", ".0f"),
@@ -22,3 +29,9 @@ CORE_NOTES = [
     "work, not charged to the process); other% = work on that core by anything else",
     "(the machine may be shared: a high figure makes the row pessimistic).",
 ]
+
+
+def gc_figures(stats: dict[str, Any]) -> dict[str, Any]:
+    """The GC columns from a server's ``/bench/stats``."""
+    gc = stats.get("gc_ms", {})
+    return {"gc_max": gc.get("max", 0.0), "gc_full": int(gc.get("full", 0))}

@@ -40,7 +40,7 @@ def _rss(server: ServerHandle) -> float:
 def run(context: BenchContext) -> Table:
     n, settle = context.profile.idle_observers, context.profile.idle_settle
     table = Table(NAME, TITLE, COLUMNS)
-    for kind in ALL_SERVERS:
+    for kind in context.kinds(ALL_SERVERS):
         with context.server(kind) as server:
             time.sleep(settle)
             before = _rss(server)

@@ -12,7 +12,15 @@ import time
 
 from bench.context import BenchContext, Window
 from bench.results import Column, Table
-from bench.scenarios.common import ALL_SERVERS, CORE_NOTES, CORES, SERVER, UNBOUNDED
+from bench.scenarios.common import (
+    ALL_SERVERS,
+    CORE_NOTES,
+    CORES,
+    GC,
+    SERVER,
+    UNBOUNDED,
+    gc_figures,
+)
 
 NAME = "latency"
 TITLE = "Latency at a fixed rate: event ts to client receipt (T3)"
@@ -30,6 +38,7 @@ COLUMNS = [
     Column("deliveries_s", "deliveries/s", ",.0f"),
     Column("stall_p99", "stall p99 ms", ".2f"),
     Column("stall_max", "stall max ms", ".1f"),
+    *GC,
     *CORES,
 ]
 
@@ -39,7 +48,7 @@ def run(context: BenchContext) -> Table:
     table = Table(NAME, TITLE, COLUMNS)
     fleet = context.fleet
     n, rate = profile.latency_observers, profile.latency_rate
-    for kind in ALL_SERVERS:
+    for kind in context.kinds(ALL_SERVERS):
         with context.server(kind) as server:
             fleet.call("driver", port=server.port, path=server.perturb_path(), token=server.token)
             fleet.call("observe", name=GROUP, port=server.port, path=server.observe_path(), count=n)
@@ -68,6 +77,7 @@ def run(context: BenchContext) -> Table:
                     "max": latency["max"],
                     "stall_p99": stats["stall_ms"]["p99"],
                     "stall_max": stats["stall_ms"]["max"],
+                    **gc_figures(stats),
                     "events_s": figures["deliveries_s"] / n,
                     **figures,
                 }

@@ -15,7 +15,15 @@ from typing import Any
 
 from bench.context import BenchContext, Window
 from bench.results import Column, Table
-from bench.scenarios.common import ALL_SERVERS, CORE_NOTES, CORES, SERVER, UNBOUNDED
+from bench.scenarios.common import (
+    ALL_SERVERS,
+    CORE_NOTES,
+    CORES,
+    GC,
+    SERVER,
+    UNBOUNDED,
+    gc_figures,
+)
 from bench.servers import ServerHandle
 
 NAME = "saturation"
@@ -35,12 +43,14 @@ COLUMNS = [
     Column("emit_max", "emit max µs", ",.0f"),
     Column("stall_p99", "stall p99 ms", ".2f"),
     Column("stall_max", "stall max ms", ".1f"),
+    *GC,
     *CORES,
 ]
 
 
 def _measure(context: BenchContext, server: ServerHandle, n: int, burst: int) -> dict[str, Any]:
     profile = context.profile
+    context.fleet.call("pace", seconds=profile.read_pace)
     cid = context.emit(events=UNBOUNDED, burst=burst)
     time.sleep(profile.warmup)
     window = Window(context, server, [GROUP])
@@ -48,6 +58,7 @@ def _measure(context: BenchContext, server: ServerHandle, n: int, burst: int) ->
     time.sleep(profile.window)
     figures = window.close()
     server.bench("stop")
+    context.fleet.call("pace", seconds=0.0)
     stats = server.bench("stats")
     context.fleet.call("wait", cid=cid, timeout=120)
     context.fleet.call("drain", names=[GROUP])
@@ -61,13 +72,14 @@ def _measure(context: BenchContext, server: ServerHandle, n: int, burst: int) ->
         "emit_count": emit["count"],
         "stall_p99": stall["p99"],
         "stall_max": stall["max"],
+        **gc_figures(stats),
     }
 
 
 def run(context: BenchContext) -> Table:
     table = Table(NAME, TITLE, COLUMNS)
     fleet = context.fleet
-    for kind in ALL_SERVERS:
+    for kind in context.kinds(ALL_SERVERS):
         with context.server(kind) as server:
             fleet.call("driver", port=server.port, path=server.perturb_path(), token=server.token)
             for n in context.profile.observers:

@@ -100,6 +100,8 @@ def _one_run(context: BenchContext, kind: str, stalled: int) -> dict[str, object
 def run(context: BenchContext) -> Table:
     table = Table(NAME, TITLE, COLUMNS)
     for kind, counts in RUNS.items():
+        if kind not in context.kinds(tuple(RUNS)):
+            continue
         for stalled in counts:
             if stalled in context.profile.stalled_counts:
                 table.rows.append(_one_run(context, kind, stalled))
