@@ -133,9 +133,7 @@ class HolographicBuffer:
         self._dirty = False
         self._loop: asyncio.AbstractEventLoop | None = None
         quoted_id = to_json(agent_id).replace("%", "%%")
-        self._prefix = '{"seq":%d,"ts":%r,"agent_id":' + quoted_id + ',"type":'
-        #: The event's JSON up to its data, per type: only seq and ts are formatted per event.
-        self._templates: dict[str, str] = {}
+        self._prefix = '{"seq":%d,"ts":%r,"agent_id":' + quoted_id + ',"type":"%s","data":'
 
     # -- the agent's side ---------------------------------------------------
 
@@ -155,20 +153,14 @@ class HolographicBuffer:
     def reflect(self, type_: str, data: dict[str, Any] | None = None) -> int:
         """Number, serialise and frame the event once; schedule a flush. Returns its seq."""
         seq = self._last_seq + 1
-        template = self._templates.get(type_)
-        if template is None:
-            template = self._prefix + to_json(type_).replace("%", "%%") + ',"data":'
-            self._templates[type_] = template
-        payload = (template % (seq, time.time()) + to_json(data or {}) + "}").encode()
+        body = self._prefix % (seq, time.time(), type_) + to_json(data or {}) + "}"
+        payload = body.encode()
         slot = seq % self._capacity
         self._frames[slot] = self._framer(payload)
         self._payloads[slot] = payload
         self._last_seq = seq
         if self._cursors:
-            if self._flush_scheduled:
-                self._dirty = True
-            else:
-                self._schedule_flush()
+            self._schedule_flush()
         if self.tap is not None:
             self.tap(seq, payload)
         return seq
