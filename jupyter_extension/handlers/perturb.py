@@ -19,7 +19,7 @@ from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketHandler
 
 from jupyter_extension.context import TokenBucket
 from jupyter_extension.handlers.base import TerrariumMixin
@@ -166,7 +166,10 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         reply needs none (nothing awaits it), and a round trip is short enough
         for that Task to show.
         """
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            self.log.debug("perturb socket closed before its reply %s", message.get("id"))
+            return
         try:
             stream_of(self).write(text_frame(to_json(message).encode()))
-        except (StreamClosedError, WebSocketClosedError, RuntimeError):
+        except StreamClosedError:
             self.log.debug("perturb socket closed before its reply %s", message.get("id"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -310,3 +311,24 @@ async def test_higher_priority_is_served_first_and_equal_priority_in_order(
 
     served = await receive_many(beam, 1 + len(queued))
     assert [reply["id"] for reply in served] == ["hold", "d", "b", "f", "c", "g", "a", "e"]
+
+
+async def test_a_reply_to_a_socket_closed_meanwhile_is_dropped_and_the_agent_carries_on(
+    gateway: Gateway, gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch, _ = await gateway.observe_hello("gate")
+    gone = await gateway.beam("gate")
+    send(gone, "orphan", {"hold": True})
+    await gate.held()
+    gone.close()
+    await asyncio.sleep(0.1)  # the server notices the close before the reply is due
+
+    gate.release()
+    result = events_of(await until(watch, is_type("result")))[-1]
+    assert result["data"]["output"] == {"hold": True}
+    assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+
+    beam = await gateway.beam("gate")
+    send(beam, "after", "still serving")
+    reply = await receive(beam)
+    assert reply is not None and reply["id"] == "after" and reply["output"] == "still serving"
