@@ -55,9 +55,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         return 0
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        await ensure_async(super().prepare(*args, **kwargs))
-        if self._finished:
-            return
+        await ensure_async(super().prepare(*args, **kwargs))  # raises 403; never redirects
         await self.check_read_access()
         agent = await self.locate(self.path_args[0])
         # A remote agent is observed through this replica's follower of its stream.
