@@ -490,9 +490,11 @@ class FluxAgent:
                 token = self._eject(output, perturbation.id, data, resolution)
                 self._settle(perturbation, Ejected(token, resolution))
             return
+        # The caller is answered first; the result event follows in the same step, so
+        # anything the caller does next already finds it in the history.
+        self._settle(perturbation, output)
         if not isinstance(data, ReentryContext):
             self.mirror.reflect("result", {"output": output, "perturbation_id": perturbation.id})
-        self._settle(perturbation, output)
         await self._publish(output)
 
     def _eject(

@@ -332,3 +332,15 @@ async def test_a_reply_to_a_socket_closed_meanwhile_is_dropped_and_the_agent_car
     send(beam, "after", "still serving")
     reply = await receive(beam)
     assert reply is not None and reply["id"] == "after" and reply["output"] == "still serving"
+
+
+async def test_after_a_reply_the_result_event_is_already_in_the_history(gateway: Gateway) -> None:
+    beam = await gateway.beam("echo")
+    for n in range(5):
+        send(beam, f"r{n}", {"n": n})
+        reply = await receive(beam)
+        assert reply is not None and reply["type"] == "result"
+        kept = await gateway.get("api", "agents", "echo", "events", since=0)
+        results = [event for event in kept.body["events"] if event["type"] == "result"]
+        assert results[-1]["data"]["perturbation_id"] == reply["perturbation_id"]
+        assert results[-1]["data"]["output"] == {"n": n}
