@@ -596,6 +596,7 @@ async def test_attach_during_a_sliced_flush_keeps_every_observer_in_order() -> N
 async def test_a_slice_ends_when_its_time_budget_is_spent() -> None:
     """A slow write ends the slice; the rest of the pass gets what arrived meanwhile, joined."""
     mirror = HolographicBuffer("m")
+    mirror.flush_budget = 0.001
 
     class SlowPeer(RecordingObserver):
         def send(self, data: bytes) -> None:
