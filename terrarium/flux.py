@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import random
 import re
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from terrarium.deadlines import DeadlineWatch
 from terrarium.errors import AgentError, AgentUnavailable, PerturbationTimeout
 from terrarium.mirror import HolographicBuffer
 from terrarium.perturbation import (
@@ -142,10 +144,18 @@ class FluxAgent:
         self._invoke = self._resolve_invoke(handler)
         self._source = source
         self._queue = PerturbationQueue(self.config.buffer_size)
+        #: Perturbation ids: 64 random bits each, without a system call per request.
+        self._ids = random.Random()
+        #: Answers ``timeout`` at each perturbation's deadline (made with the first one).
+        self._deadlines: DeadlineWatch | None = None
         self._inbox: asyncio.Queue[Any] | None = None
         self._work: asyncio.Event | None = None
         self._lifecycle = AgentState.DORMANT
         self._busy = False
+        #: The perturbation whose handler the run loop is awaiting, and the one whose
+        #: deadline cut that await short (its timer cancelled the run task).
+        self._awaiting: Perturbation | None = None
+        self._cut_short: Perturbation | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -266,6 +276,8 @@ class FluxAgent:
             self._work.set()
 
     def _finish(self) -> None:
+        if self._deadlines is not None:
+            self._deadlines.cancel()
         self.purgatory.close()
         if self._stopped is not None and not self._stopped.done():
             self._stopped.set_result(None)
@@ -329,14 +341,22 @@ class FluxAgent:
         if not self.accepting:
             raise AgentUnavailable(f"agent {self.id} is {self._lifecycle.value}")
         timeout = timeout or self.config.perturbation_timeout
-        loop = asyncio.get_running_loop()
-        perturbation = Perturbation(data, priority=priority, timeout=timeout, by=by)
-        if perturbation_id is not None:
-            perturbation.id = perturbation_id
+        perturbation = Perturbation(
+            data,
+            priority=priority,
+            timeout=timeout,
+            by=by,
+            id=perturbation_id or self._ids.randbytes(8).hex(),
+        )
+        deadlines = self._deadlines
+        if deadlines is None:
+            loop = asyncio.get_running_loop()
+            deadlines = self._deadlines = DeadlineWatch(loop, self._expire_due)
+        loop = deadlines.loop
+        perturbation.deadline = loop.time() + timeout
         self._queue.push(perturbation, force=force)
         perturbation.future = loop.create_future()
-        perturbation.deadline = loop.time() + timeout
-        perturbation.timer = loop.call_at(perturbation.deadline, self._expire, perturbation)
+        deadlines.arm(perturbation.deadline)
         self.mirror.reflect(
             "perturbation",
             {"perturbation_id": perturbation.id, "priority": priority, "by": by},
@@ -351,10 +371,29 @@ class FluxAgent:
         assert perturbation.future is not None
         return await perturbation.future
 
-    def _expire(self, perturbation: Perturbation) -> None:
+    def _expire_due(self, now: float) -> float | None:
+        """Answer ``timeout`` to every perturbation due by ``now``; the next deadline after.
+
+        A queued one leaves the queue. One whose handler is being awaited has
+        that await cancelled, as ``asyncio.timeout`` would: the run loop takes
+        the cancellation back and goes on to the next perturbation.
+        """
+        for perturbation in self._queue.take_due(now):
+            self._time_out(perturbation)
+        awaiting = self._awaiting
+        if awaiting is not None and awaiting.deadline is not None:
+            if awaiting.deadline <= now:
+                if self._run_task is not None:
+                    self._cut_short = awaiting
+                    self._run_task.cancel()
+                self._time_out(awaiting)
+            else:
+                return min(awaiting.deadline, self._queue.earliest_deadline() or awaiting.deadline)
+        return self._queue.earliest_deadline()
+
+    def _time_out(self, perturbation: Perturbation) -> None:
         if perturbation.future is None or perturbation.future.done():
             return
-        self._queue.remove(perturbation)
         error = PerturbationTimeout(f"no answer within {perturbation.timeout:g} s")
         self._errors += 1
         self._reflect_error(error, "PerturbationTimeout", perturbation.id)
@@ -366,8 +405,6 @@ class FluxAgent:
         output: Any = None,
         error: BaseException | None = None,
     ) -> None:
-        if perturbation.timer is not None:
-            perturbation.timer.cancel()
         if isinstance(perturbation.data, ReentryContext):
             token_id = perturbation.data.token.id
             if error is None:
@@ -449,33 +486,47 @@ class FluxAgent:
         future = perturbation.future
         if future is None or future.done():
             return
-        assert perturbation.deadline is not None
         self._busy = True
         try:
             output = self._start_call(perturbation.data)
             if inspect.isawaitable(output):
-                # Only an await can be cut short; a handler that answered at once
-                # needs no timer.
-                async with asyncio.timeout_at(perturbation.deadline):
+                self._awaiting = perturbation
+                try:
                     output = await output
-        except TimeoutError as error:
-            if asyncio.get_running_loop().time() >= perturbation.deadline:
-                self._expire(perturbation)
-            else:
-                self._fail(perturbation, error)
+                finally:
+                    self._awaiting = None
         except asyncio.CancelledError:
-            # kill() or a collapse cancelled the run loop mid-call: refuse now, not at the deadline.
-            refusal = AgentUnavailable(f"agent {self.id} stopped")
-            self._reflect_error(refusal, "AgentUnavailable", perturbation.id)
-            self._settle(perturbation, error=refusal)
-            raise
+            if not self._take_back_cut(perturbation):
+                # kill() or a collapse cancelled the run loop mid-call: refuse now.
+                if not future.done():
+                    refusal = AgentUnavailable(f"agent {self.id} stopped")
+                    self._reflect_error(refusal, "AgentUnavailable", perturbation.id)
+                    self._settle(perturbation, error=refusal)
+                raise
         except Exception as error:
-            self._fail(perturbation, error)
+            self._take_back_cut(perturbation)
+            if not future.done():
+                self._fail(perturbation, error)
         else:
-            await self._deliver(perturbation, output)
+            self._take_back_cut(perturbation)
+            if not future.done():
+                await self._deliver(perturbation, output)
         finally:
             self._busy = False
         self._check_budgets()
+
+    def _take_back_cut(self, perturbation: Perturbation) -> bool:
+        """Withdraw the cancellation ``perturbation``'s deadline made, if it made one.
+
+        True when it was the only one, as ``asyncio.timeout`` decides: a
+        cancellation from anywhere else (``kill``) still propagates. The
+        perturbation was answered ``timeout`` when its deadline passed.
+        """
+        if self._cut_short is not perturbation:
+            return False
+        self._cut_short = None
+        task = asyncio.current_task()
+        return task is None or task.uncancel() == 0
 
     async def _deliver(self, perturbation: Perturbation, output: Any) -> None:
         data = perturbation.data

@@ -36,8 +36,8 @@ class Perturbation:
     by: str | None = None
     id: str = field(default_factory=new_perturbation_id)
     future: asyncio.Future[Any] | None = None
+    #: Loop time by which the caller is answered, ``timeout`` if by nothing else.
     deadline: float | None = None
-    timer: asyncio.TimerHandle | None = None
     #: Called with the future as soon as it resolves, in the same loop iteration (a
     #: future's own callbacks wait for the next one): the Beam answers from here.
     on_settled: Callable[[asyncio.Future[Any]], None] | None = None
@@ -95,6 +95,24 @@ class PerturbationQueue:
                 return True
         return False
 
+    def take_due(self, now: float) -> list[Perturbation]:
+        """Take out every perturbation whose deadline is ``now`` or earlier."""
+        due = [entry[2] for entry in self._heap if _due(entry[2], now)]
+        if due:
+            self._heap = [entry for entry in self._heap if not _due(entry[2], now)]
+            heapq.heapify(self._heap)
+        return due
+
+    def earliest_deadline(self) -> float | None:
+        return min(
+            (entry[2].deadline for entry in self._heap if entry[2].deadline is not None),
+            default=None,
+        )
+
     def drain(self) -> list[Perturbation]:
         """Take everything out, in service order, to refuse it on collapse."""
         return [heapq.heappop(self._heap)[2] for _ in range(len(self._heap))]
+
+
+def _due(perturbation: Perturbation, now: float) -> bool:
+    return perturbation.deadline is not None and perturbation.deadline <= now

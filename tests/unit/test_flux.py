@@ -375,6 +375,83 @@ async def test_timeout_while_running(make_agent: MakeAgent) -> None:
     assert agent.counters().errors == 1
 
 
+async def test_queued_perturbations_time_out_each_at_its_own_deadline(
+    make_agent: MakeAgent,
+) -> None:
+    gate = Gate()
+    agent = make_agent(gate)
+    agent.start()
+    holder = agent.submit("hold", timeout=5)
+    await asyncio.wait_for(gate.holding.wait(), 1.0)
+    patient = agent.submit("patient", timeout=0.3)
+    hasty = agent.submit("hasty", timeout=0.03)
+    assert patient.future is not None and hasty.future is not None
+    with pytest.raises(PerturbationTimeout):
+        await asyncio.wait_for(hasty.future, 1.0)
+    assert not patient.future.done()
+    with pytest.raises(PerturbationTimeout):
+        await asyncio.wait_for(patient.future, 1.0)
+    timed_out = [e["data"]["perturbation_id"] for e in events(agent, "error")]
+    assert timed_out == [hasty.id, patient.id]
+    gate.opened.set()
+    assert holder.future is not None
+    assert await asyncio.wait_for(holder.future, 1.0) == "hold"
+    assert agent.counters().queue_depth == 0
+
+
+async def test_a_handler_that_swallows_its_timeout_does_not_answer_twice(
+    make_agent: MakeAgent,
+) -> None:
+    async def stubborn(data: str) -> Any:
+        if data == "stubborn":
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                return "finished anyway"
+        task = asyncio.current_task()
+        return None if task is None else task.cancelling()
+
+    agent = make_agent(stubborn)
+    agent.start()
+    cut = agent.submit("stubborn", timeout=0.03)
+    assert cut.future is not None
+    with pytest.raises(PerturbationTimeout):
+        await asyncio.wait_for(cut.future, 1.0)
+    # The run task took its cancellation back: nothing stale for the next handler.
+    assert await asyncio.wait_for(agent.perturb("next"), 1.0) == 0
+    results = [e["data"]["output"] for e in events(agent, "result")]
+    assert results == [0]
+    assert agent.state is AgentState.FLOWING
+
+
+async def test_kill_while_a_timed_out_handler_cleans_up(make_agent: MakeAgent) -> None:
+    cleaning = asyncio.Event()
+
+    async def slow_to_let_go(data: str) -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cleaning.set()
+            await asyncio.sleep(10)
+        return data
+
+    agent = make_agent(slow_to_let_go)
+    agent.start()
+    cut = agent.submit("x", timeout=0.03)
+    assert cut.future is not None
+    with pytest.raises(PerturbationTimeout):
+        await asyncio.wait_for(cut.future, 1.0)
+    await asyncio.wait_for(cleaning.wait(), 1.0)
+    # Not wait_for: cancelling kill() on a timeout would cancel the run task itself.
+    killing = asyncio.ensure_future(agent.kill())
+    done, _ = await asyncio.wait([killing], timeout=1.0)
+    if killing not in done:
+        killing.cancel()
+    assert killing in done, "kill() was taken for the timeout's cancellation and swallowed"
+    assert agent.state is AgentState.STOPPED
+    assert [e["data"]["error_type"] for e in events(agent, "error")] == ["PerturbationTimeout"]
+
+
 async def test_default_timeout_comes_from_the_config(make_agent: MakeAgent) -> None:
     never = asyncio.Event()
 
@@ -551,7 +628,7 @@ async def test_kill_refuses_the_perturbation_in_flight(make_agent: MakeAgent) ->
     assert holder.future is not None
     with pytest.raises(AgentUnavailable):
         await asyncio.wait_for(holder.future, 1.0)
-    assert holder.timer is not None and holder.timer.cancelled()
+    assert events(agent, "error")[-1]["data"]["error_type"] == "AgentUnavailable"
 
 
 @pytest.mark.parametrize("ending", ["stop", "kill"])
