@@ -2,8 +2,9 @@
 
 The mirror frames each event once as an RFC 6455 text frame and writes the
 same bytes to every observer's ``IOStream``. Tornado exposes the stream only
-as ``handler.ws_connection.stream``; ``stream_of`` is the single reader of
-that attribute, and a test fails loudly if Tornado moves it.
+as ``handler.ws_connection.stream``, and the count of bytes it has read but
+not parsed not at all; ``stream_of`` and ``buffered_input`` are the single
+readers of those attributes, and a test fails loudly if Tornado moves them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def stream_of(handler: WebSocketHandler) -> IOStream:
     if not isinstance(stream, IOStream):
         raise RuntimeError("tornado's WebSocket connection no longer exposes its IOStream")
     return stream
+
+
+def buffered_input(stream: IOStream) -> int:
+    """Bytes Tornado has read off the socket and not yet parsed: frames already here.
+
+    Tornado keeps no public count of them; a test fails loudly if this one goes.
+    """
+    return stream._read_buffer_size
 
 
 def tune_observer_socket(stream: IOStream, size: int = OBSERVER_SNDBUF) -> None:

@@ -18,12 +18,13 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
+from tornado.concurrent import future_set_result_unless_cancelled
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
 from jupyter_extension.context import TokenBucket
 from jupyter_extension.handlers.base import TerrariumMixin
-from jupyter_extension.wire import stream_of, text_frame
+from jupyter_extension.wire import buffered_input, stream_of, text_frame
 from terrarium.bus import RemoteAgent
 from terrarium.errors import AgentUnavailable, BadRequest, PerturbationError, RateLimited
 from terrarium.events import to_json
@@ -65,6 +66,10 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     agent: FluxAgent | None = None
     remote: RemoteAgent | None = None
     bucket: TokenBucket | None = None
+    #: Who perturbs through this socket (the Jupyter user, fixed for the connection).
+    by: str | None = None
+    #: Requests on this socket not answered yet (a semaphore's stays until its resolution).
+    in_flight = 0
 
     @property
     def max_message_size(self) -> int:
@@ -81,9 +86,19 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         else:
             self.remote = found
         self.bucket = self.context.bucket()
+        self.by = self.username()
         await super().get(agent_id, *args, **kwargs)
 
-    def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
+        """Submit the request; its reply is written when its perturbation settles.
+
+        A lone request (nothing else in flight on this socket, no further
+        frame already read) to a local agent holds Tornado's reading back for
+        one loop iteration: the agent's task, woken by the submit, runs first,
+        and the reply leaves before Tornado tries the socket again (a ``recv``
+        that finds nothing, and a change to the loop's interest list). Frames
+        of a pipelined burst are parsed on at once.
+        """
         cid: Any = None
         try:
             cid, frame = parse_request(message)
@@ -96,17 +111,32 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             agent_id, perturbation_id, settled = self.submit(frame["data"], priority, timeout)
         except PerturbationError as error:
             self.reply(error_reply(cid, error))
-            return
+            return None
         self.context.audit(
             {
                 "agent_id": agent_id,
                 "perturbation_id": perturbation_id,
                 "priority": priority,
-                "by": self.username(),
+                "by": self.by,
                 "via": "websocket",
             }
         )
+        self.in_flight += 1
         settled(lambda done: self.answer(cid, perturbation_id, done))
+        if self.in_flight == 1 and self.agent is not None and not buffered_input(stream_of(self)):
+            return self.agent_turn()
+        return None
+
+    def agent_turn(self) -> asyncio.Future[None]:
+        """A future that resolves in the next loop iteration, after the agent's step.
+
+        The submit woke the agent's task before this callback was scheduled,
+        and the loop runs callbacks in order.
+        """
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        loop.call_soon(future_set_result_unless_cancelled, turn, None)
+        return turn
 
     def submit(
         self, data: Any, priority: int, timeout: float | None
@@ -118,16 +148,14 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         resolves in, a routed one when its reply arrives.
         """
         if self.agent is not None:
-            perturbation = self.agent.submit(
-                data, priority=priority, timeout=timeout, by=self.username()
-            )
+            perturbation = self.agent.submit(data, priority=priority, timeout=timeout, by=self.by)
 
             def settled(callback: Callable[[asyncio.Future[Any]], None]) -> None:
                 perturbation.on_settled = callback
 
             return self.agent.id, perturbation.id, settled
         assert self.remote is not None
-        routed = self.remote.perturb(data, priority=priority, timeout=timeout, by=self.username())
+        routed = self.remote.perturb(data, priority=priority, timeout=timeout, by=self.by)
         return self.remote.id, routed.perturbation_id, routed.future.add_done_callback
 
     def answer(self, cid: str, perturbation_id: str, future: asyncio.Future[Any]) -> None:
@@ -145,7 +173,9 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             ejected.resolution.add_done_callback(
                 lambda resolution: self.answer(cid, perturbation_id, resolution)
             )
-        elif error is None:
+            return
+        self.in_flight -= 1
+        if error is None:
             self.reply(
                 {
                     "type": "result",

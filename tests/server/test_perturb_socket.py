@@ -54,6 +54,21 @@ async def test_result_reply_carries_id_perturbation_id_and_output(gateway: Gatew
     assert reply["output"] == data
 
 
+async def test_lone_requests_and_bursts_alternate_on_one_socket(gateway: Gateway) -> None:
+    """A lone request lets the agent answer before the socket is read again; a burst
+    is read on at once. Either way every request is answered, and the socket keeps reading."""
+    beam = await gateway.beam("echo")
+    for round_ in range(3):
+        send(beam, f"lone-{round_}", round_)
+        reply = await receive(beam)
+        assert reply is not None and reply["id"] == f"lone-{round_}"
+        for index in range(5):
+            send(beam, f"burst-{round_}-{index}", index)
+        replies = await receive_many(beam, 5)
+        assert [r["id"] for r in replies] == [f"burst-{round_}-{i}" for i in range(5)]
+        assert [r["output"] for r in replies] == list(range(5))
+
+
 async def test_several_requests_may_be_in_flight_on_one_socket(gateway: Gateway) -> None:
     beam = await gateway.beam("echo")
     for index in range(10):

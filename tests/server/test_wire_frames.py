@@ -6,12 +6,14 @@ import asyncio
 import base64
 import hashlib
 import re
+import socket
 import struct
 
 import pytest
+from tornado.iostream import IOStream
 from tornado.websocket import websocket_connect
 
-from jupyter_extension.wire import text_frame
+from jupyter_extension.wire import buffered_input, text_frame
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: Every boundary of the three length encodings of RFC 6455.
@@ -84,3 +86,19 @@ def test_text_frame_uses_the_shortest_length_encoding(length: int, header: bytes
     frame = text_frame(b"a" * length)
 
     assert frame == header + b"a" * length
+
+
+async def test_buffered_input_counts_what_tornado_read_but_did_not_hand_out() -> None:
+    """The Beam reads on at once when more frames are already here: Tornado must count them."""
+    ours, theirs = socket.socketpair()
+    stream = IOStream(ours)
+    try:
+        assert buffered_input(stream) == 0
+        theirs.sendall(b"0123456789")
+        assert await asyncio.wait_for(stream.read_bytes(2), 10) == b"01"
+        assert buffered_input(stream) == 8
+        assert await asyncio.wait_for(stream.read_bytes(8), 10) == b"23456789"
+        assert buffered_input(stream) == 0
+    finally:
+        stream.close()
+        theirs.close()
