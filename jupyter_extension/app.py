@@ -1,7 +1,7 @@
 """``TerrariumApp``: the Jupyter server extension, and the ``jupyter terrarium`` command.
 
 The app builds one ``AgentRegistry`` from its traits, loads the configured
-agents into it, and injects it into every handler through handler kwargs.
+agents into it, and hands it to every handler in the web application's settings.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default
 
 import terrarium
 from jupyter_extension.backplane import BackplaneConfig, make_bus, redis_token_store
-from jupyter_extension.context import TerrariumContext
+from jupyter_extension.context import CONTEXT_SETTING, EXTENSION_NAME, TerrariumContext
 from jupyter_extension.handlers.observe import ObserveHandler
 from jupyter_extension.handlers.page import DashboardHandler
 from jupyter_extension.handlers.perturb import PerturbHandler
@@ -57,7 +57,7 @@ SEGMENT = r"([A-Za-z0-9._-]{1,128})"
 class TerrariumApp(ExtensionApp):
     """Serve flux agents: the Reflection, the Beam, the REST routes and the dashboard."""
 
-    name = "terrarium"
+    name = EXTENSION_NAME
     description = "Watch and steer live agents: Terrarium's gateway on Jupyter Server."
     extension_url = "/terrarium/"
     load_other_extensions = True
@@ -240,6 +240,7 @@ class TerrariumApp(ExtensionApp):
             bus=self.bus,
             keepalive=self._keepalive(),
         )
+        self.settings[CONTEXT_SETTING] = self.context
         event_logger = self.server.event_logger
         assert event_logger is not None
         if AUDIT_SCHEMA_ID not in event_logger.schemas.schema_ids:
@@ -314,32 +315,31 @@ class TerrariumApp(ExtensionApp):
             event_logger.emit(schema_id=AUDIT_SCHEMA_ID, data=record)
 
     def initialize_handlers(self) -> None:
-        kwargs = {"context": self.context}
         base = "terrarium"
         self.handlers.extend(
             [
-                (rf"/{base}/?", DashboardHandler, kwargs),
-                (rf"/{base}/observe/{SEGMENT}", ObserveHandler, kwargs),
-                (rf"/{base}/perturb/{SEGMENT}", PerturbHandler, kwargs),
-                (rf"/{base}/publish/([^/]+)", PublishHandler, kwargs),
-                (rf"/{base}/api/agents", AgentsHandler, kwargs),
-                (rf"/{base}/api/agents/{SEGMENT}", AgentHandler, kwargs),
-                (rf"/{base}/api/agents/{SEGMENT}/events", EventsHandler, kwargs),
-                (rf"/{base}/api/agents/{SEGMENT}/perturb", PerturbRestHandler, kwargs),
-                (rf"/{base}/api/health", HealthHandler, kwargs),
-                (rf"/{base}/api/purgatory/{SEGMENT}/pending", PendingHandler, kwargs),
-                (rf"/{base}/api/purgatory/{SEGMENT}/resolve/{SEGMENT}", ResolveHandler, kwargs),
-                (rf"/{base}/api/purgatory/{SEGMENT}/cancel/{SEGMENT}", CancelHandler, kwargs),
-                (rf"/{base}/api/purgatory/{SEGMENT}/{SEGMENT}", TokenHandler, kwargs),
+                (rf"/{base}/?", DashboardHandler),
+                (rf"/{base}/observe/{SEGMENT}", ObserveHandler),
+                (rf"/{base}/perturb/{SEGMENT}", PerturbHandler),
+                (rf"/{base}/publish/([^/]+)", PublishHandler),
+                (rf"/{base}/api/agents", AgentsHandler),
+                (rf"/{base}/api/agents/{SEGMENT}", AgentHandler),
+                (rf"/{base}/api/agents/{SEGMENT}/events", EventsHandler),
+                (rf"/{base}/api/agents/{SEGMENT}/perturb", PerturbRestHandler),
+                (rf"/{base}/api/health", HealthHandler),
+                (rf"/{base}/api/purgatory/{SEGMENT}/pending", PendingHandler),
+                (rf"/{base}/api/purgatory/{SEGMENT}/resolve/{SEGMENT}", ResolveHandler),
+                (rf"/{base}/api/purgatory/{SEGMENT}/cancel/{SEGMENT}", CancelHandler),
+                (rf"/{base}/api/purgatory/{SEGMENT}/{SEGMENT}", TokenHandler),
             ]
         )
 
         # Last: ``api/{genus}`` must not shadow the fixed routes above.
         self.handlers.extend(
             [
-                (rf"/{base}/api/openapi.json", OpenAPIHandler, kwargs),
-                (rf"/{base}/api/{SEGMENT}", GenusHandler, kwargs),
-                (rf"/{base}/api/{SEGMENT}/{SEGMENT}", CommandHandler, kwargs),
+                (rf"/{base}/api/openapi.json", OpenAPIHandler),
+                (rf"/{base}/api/{SEGMENT}", GenusHandler),
+                (rf"/{base}/api/{SEGMENT}/{SEGMENT}", CommandHandler),
             ]
         )
 

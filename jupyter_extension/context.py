@@ -1,21 +1,30 @@
 """What every Terrarium handler is given: the registry and the gateway's settings.
 
-Built once by ``TerrariumApp`` and injected through handler kwargs, so no
-handler reaches for a global.
+Built once by ``TerrariumApp`` and handed to the handlers in the web
+application's settings (under ``CONTEXT_SETTING``), so no handler reaches for
+a global and none keeps a reference of its own.
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tornado.websocket import WebSocketHandler
+
 from jupyter_extension.keepalive import Keepalive
+from jupyter_extension.wire import WebSocketObserver
 from terrarium.bus import EventBus, LocalBus
 from terrarium.registry import AgentRegistry
 
 AUTH_RESOURCE = "terrarium"
+#: The extension's name (``TerrariumApp.name``): its settings and its handlers' ``name``.
+EXTENSION_NAME = "terrarium"
+#: Where the web application's settings hold the ``TerrariumContext``.
+CONTEXT_SETTING = "terrarium_context"
 
 
 @dataclass
@@ -33,6 +42,11 @@ class TerrariumContext:
     bus: EventBus | None = None
     #: Pings every observe socket from one timer (jupyter_server's ping settings).
     keepalive: Keepalive = field(default_factory=Keepalive)
+    #: Each observe socket's observer, kept here rather than on its handler (see
+    #: ``ObserveHandler``); an entry goes with its handler, even one never opened.
+    observers: weakref.WeakKeyDictionary[WebSocketHandler, WebSocketObserver] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     def __post_init__(self) -> None:
         if self.bus is None:

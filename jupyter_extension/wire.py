@@ -65,25 +65,31 @@ class _Closable(Protocol):
 
 
 class WebSocketObserver:
-    """A mirror observer writing pre-framed bytes straight to a WebSocket's stream."""
+    """A mirror observer writing pre-framed bytes straight to a WebSocket's stream.
 
-    __slots__ = ("_direct", "_handler", "_mirror", "_stream", "_waiting")
+    Made when the request is accepted and connected to the stream once the
+    WebSocket is open; until then nothing is sent.
+    """
 
-    def __init__(self, handler: _Closable, stream: IOStream, mirror: HolographicBuffer) -> None:
+    __slots__ = ("_direct", "_handler", "_stream", "_waiting", "mirror")
+
+    def __init__(self, handler: _Closable, mirror: HolographicBuffer) -> None:
         self._handler = handler
-        self._stream = stream
-        self._mirror = mirror
+        self.mirror = mirror
+        self._stream: IOStream | None = None
+        self._direct: socket.socket | None = None
         self._waiting = False
+
+    def connect(self, stream: IOStream) -> None:
+        self._stream = stream
         # A plain TCP stream with nothing queued can take the bytes straight into the
         # kernel: no Future, no callback per delivery. TLS streams always go through
         # Tornado, which encrypts.
-        self._direct: socket.socket | None = (
-            None if isinstance(stream, SSLIOStream) else stream.socket
-        )
+        self._direct = None if isinstance(stream, SSLIOStream) else stream.socket
 
     def send(self, data: bytes) -> None:
         stream = self._stream
-        if stream.closed():
+        if stream is None or stream.closed():
             return
         sock = self._direct
         if sock is not None and not stream.writing():
@@ -103,17 +109,18 @@ class WebSocketObserver:
 
     def _drained(self, _: object) -> None:
         self._waiting = False
-        if not self._stream.closed():
-            self._mirror.wake()
+        if self._stream is not None and not self._stream.closed():
+            self.mirror.wake()
 
     def backlogged(self) -> bool:
-        if not self._stream.writing():
+        stream = self._stream
+        if stream is None or not stream.writing():
             return False
         if not self._waiting:
             # Data we did not write (a ping, a pong) is pending: an empty write
             # resolves once everything before it has left, and wakes us then.
             self._waiting = True
-            self._stream.write(b"").add_done_callback(self._drained)
+            stream.write(b"").add_done_callback(self._drained)
         return True
 
     def close(self, code: int, reason: str) -> None:

@@ -1,16 +1,21 @@
-"""What the Terrarium handlers share: the injected context, read access and JSON errors."""
+"""What the Terrarium handlers share: the context, read access and JSON errors."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from jupyter_extension.context import AUTH_RESOURCE, TerrariumContext
+from jupyter_extension.context import (
+    AUTH_RESOURCE,
+    CONTEXT_SETTING,
+    EXTENSION_NAME,
+    TerrariumContext,
+)
 from terrarium.bus import RemoteAgent
 from terrarium.errors import UnknownAgent
 from terrarium.events import to_json
@@ -41,14 +46,30 @@ class ApiError(web.HTTPError):
 
 
 class TerrariumMixin(ExtensionHandlerMixin):
-    """Gives a handler the context and the read-access rule of ``public_observe``."""
+    """Gives a handler the context and the read-access rule of ``public_observe``.
+
+    It stores nothing on the instance. CPython shares one attribute table
+    among a class's instances only while each holds at most 29 attributes,
+    and an open WebSocket handler already has 29 from Tornado and
+    jupyter_server: one more gives every connection a table of its own,
+    1.3 KiB per idle observer. So ``name`` is the class's, and the context
+    is read from the application's settings.
+    """
 
     auth_resource = AUTH_RESOURCE
-    context: TerrariumContext
+    name = EXTENSION_NAME
 
-    def initialize(self, name: str, *args: Any, context: TerrariumContext, **kwargs: Any) -> None:
-        super().initialize(name, *args, **kwargs)
-        self.context = context
+    def initialize(self, name: str, *args: Any, **kwargs: Any) -> None:
+        # ExtensionHandlerMixin.initialize would only store ``name`` on the instance,
+        # and RequestHandler.initialize takes nothing.
+        if name != self.name:
+            raise RuntimeError(
+                f"Terrarium's handlers serve the {self.name!r} extension, not {name!r}"
+            )
+
+    @property
+    def context(self) -> TerrariumContext:
+        return cast(TerrariumContext, self.settings[CONTEXT_SETTING])
 
     async def check_read_access(self: Any) -> None:
         """Public when ``public_observe`` is on; otherwise a login with ``read`` on terrarium."""

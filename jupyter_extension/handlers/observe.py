@@ -19,7 +19,6 @@ from tornado.websocket import WebSocketHandler
 from jupyter_extension.handlers.base import ApiError, TerrariumMixin
 from jupyter_extension.wire import WebSocketObserver, stream_of, tune_observer_socket
 from terrarium.flux import FluxAgent
-from terrarium.mirror import HolographicBuffer
 
 _PONG = {"type": "pong"}
 
@@ -42,25 +41,30 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     The checks that may wait (access, locating the agent) run in ``prepare``
     and ``get`` hands over Tornado's own coroutine, so no frame of ours stays
     suspended for the life of the connection; pings come from the context's
-    one ``Keepalive`` rather than from timers per connection.
+    one ``Keepalive`` rather than from timers per connection. The handler
+    sets no attribute of its own (see ``TerrariumMixin``): its observer is
+    kept in the context, keyed weakly by the handler.
     """
-
-    mirror: HolographicBuffer | None = None
-    observer: WebSocketObserver | None = None
-    since: int | None = None
 
     @property
     def ping_interval(self) -> float:
         """Zero turns off the per-connection pings of both Tornado and jupyter_server."""
         return 0
 
+    @property
+    def observer(self) -> WebSocketObserver | None:
+        return self.context.observers.get(self)
+
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         await ensure_async(super().prepare(*args, **kwargs))  # raises 403; never redirects
         await self.check_read_access()
         agent = await self.locate(self.path_args[0])
+        parse_since(
+            self.get_query_argument("since", None)
+        )  # a bad one is a 400, before the upgrade
         # A remote agent is observed through this replica's follower of its stream.
-        self.mirror = agent.mirror if isinstance(agent, FluxAgent) else await agent.mirror()
-        self.since = parse_since(self.get_query_argument("since", None))
+        mirror = agent.mirror if isinstance(agent, FluxAgent) else await agent.mirror()
+        self.context.observers[self] = WebSocketObserver(self, mirror)
 
     @allow_unauthenticated
     def get(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, None]:
@@ -68,11 +72,12 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
-        assert self.mirror is not None
+        observer = self.observer
+        assert observer is not None
         stream = stream_of(self)
         tune_observer_socket(stream)
-        self.observer = WebSocketObserver(self, stream, self.mirror)
-        self.mirror.attach(self.observer, self.since)
+        observer.connect(stream)
+        observer.mirror.attach(observer, parse_since(self.get_query_argument("since", None)))
         self.context.keepalive.add(self)
 
     def on_message(self, message: str | bytes) -> None:
@@ -81,15 +86,15 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             frame = json.loads(message)
         except ValueError:
             return
-        if isinstance(frame, dict) and frame.get("type") == "ping" and self.observer:
-            assert self.mirror is not None
-            self.observer.send(self.mirror.frame(_PONG))
+        observer = self.observer
+        if isinstance(frame, dict) and frame.get("type") == "ping" and observer is not None:
+            observer.send(observer.mirror.frame(_PONG))
 
     def on_pong(self, data: bytes) -> None:
         self.context.keepalive.pong(self)
 
     def on_close(self) -> None:
         self.context.keepalive.discard(self)
-        if self.mirror is not None and self.observer is not None:
-            self.mirror.detach(self.observer)
-        self.observer = None
+        observer = self.context.observers.pop(self, None)
+        if observer is not None:
+            observer.mirror.detach(observer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from typing import Any
 
 import terrarium
@@ -12,6 +13,11 @@ from jupyter_extension.app import AUDIT_SCHEMA_ID
 from jupyter_extension.wire import OBSERVER_SNDBUF, WebSocketObserver, stream_of
 from terrarium.registry import AgentRegistry
 from tests.server.helpers import Gateway, is_type, receive, until
+
+#: CPython 3.11's limit on a shared attribute table (SHARED_KEYS_MAX_SIZE 30, less one).
+SHARED_KEYS_MAX = 29
+#: A shared table's values take under 400 bytes here; a private one 1,584.
+SPLIT_TABLE_BYTES = 1024
 
 
 async def test_dashboard_page_is_served_as_html(gateway: Gateway, jp_base_url: str) -> None:
@@ -105,3 +111,19 @@ async def test_observers_write_to_their_handlers_own_capped_stream(
     while await receive(ws) is not None:
         pass  # what was already on its way
     assert mirror.observer_count == 0
+
+
+async def test_an_open_observe_handler_shares_its_class_attribute_table(
+    gateway: Gateway, registry: AgentRegistry
+) -> None:
+    """CPython shares one key table among a class's instances while each holds at most
+    29 attributes; a 30th gives every connection a table of its own (1.3 KiB)."""
+    ws, _ = await gateway.observe_hello("echo")
+    (observer,) = list(registry.get("echo").mirror._cursors)
+    assert isinstance(observer, WebSocketObserver)
+    handler = observer._handler
+    attributes = vars(handler)
+    assert len(attributes) <= SHARED_KEYS_MAX, sorted(attributes)
+    # The same measure as the 1.3 KiB: a shared table keeps only the values.
+    assert sys.getsizeof(attributes) < SPLIT_TABLE_BYTES, sorted(attributes)
+    ws.close()
