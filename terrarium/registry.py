@@ -30,6 +30,7 @@ from terrarium.mirror import (
     plain_frame,
 )
 from terrarium.prism import Prism, exposed
+from terrarium.semaphore import SemaphoreToken
 from terrarium.token_store import MemoryTokenStore, TokenStore
 
 
@@ -179,10 +180,12 @@ class AgentRegistry:
         agent = entry.agent
         return entry.meter.read(agent.counters(), agent.state.value, agent.mirror.observer_count)
 
-    def status(self, agent_id: str) -> dict[str, Any]:
-        """The protocol's STATUS object."""
+    def status(self, agent_id: str, pending: list[SemaphoreToken] | None = None) -> dict[str, Any]:
+        """The protocol's STATUS object (``pending``: the agent's tokens, if already read)."""
         agent = self.get(agent_id)
         vitals = self.metabolism(agent_id)
+        if pending is None:
+            pending = agent.purgatory.pending()
         return {
             "id": agent.id,
             "genus": agent.genus,
@@ -195,7 +198,7 @@ class AgentRegistry:
             "temperature": vitals.temperature,
             "turbulence": vitals.turbulence,
             "queue_depth": vitals.queue_depth,
-            "pending_semaphores": len(agent.purgatory.pending()),
+            "pending_semaphores": len(pending),
             "commands": self.prism.visible_names(agent.genus),
         }
 
@@ -204,10 +207,9 @@ class AgentRegistry:
 
     def snapshot(self, agent_id: str) -> dict[str, Any]:
         """What a new observer needs without history: status, vitals, pending decisions."""
-        status = self.status(agent_id)
-        status["pending"] = [
-            token.as_protocol() for token in self.get(agent_id).purgatory.pending()
-        ]
+        pending = self.get(agent_id).purgatory.pending()  # one read of the token store
+        status = self.status(agent_id, pending)
+        status["pending"] = [token.as_protocol() for token in pending]
         return status
 
     # -- metabolism ticks ------------------------------------------------------------

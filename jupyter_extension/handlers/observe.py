@@ -17,7 +17,12 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketHandler
 
 from jupyter_extension.handlers.base import ApiError, TerrariumMixin
-from jupyter_extension.wire import WebSocketObserver, stream_of, tune_observer_socket
+from jupyter_extension.wire import (
+    WebSocketObserver,
+    release_response_headers,
+    stream_of,
+    tune_observer_socket,
+)
 from terrarium.flux import FluxAgent
 
 _PONG = {"type": "pong"}
@@ -43,7 +48,8 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     suspended for the life of the connection; pings come from the context's
     one ``Keepalive`` rather than from timers per connection. The handler
     sets no attribute of its own (see ``TerrariumMixin``): its observer is
-    kept in the context, keyed weakly by the handler.
+    kept in the context, keyed weakly by the handler. Once open it lets go
+    of the response headers it has sent.
     """
 
     @property
@@ -72,6 +78,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
+        release_response_headers(self)
         observer = self.observer
         assert observer is not None
         stream = stream_of(self)

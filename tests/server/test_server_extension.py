@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import sys
 from typing import Any
 
 import terrarium
-from jupyter_extension.app import AUDIT_SCHEMA_ID
+from jupyter_extension.app import AUDIT_SCHEMA_ID, TerrariumApp
 from jupyter_extension.wire import OBSERVER_SNDBUF, WebSocketObserver, stream_of
 from terrarium.registry import AgentRegistry
 from tests.server.helpers import Gateway, is_type, receive, until
@@ -126,4 +127,22 @@ async def test_an_open_observe_handler_shares_its_class_attribute_table(
     assert len(attributes) <= SHARED_KEYS_MAX, sorted(attributes)
     # The same measure as the 1.3 KiB: a shared table keeps only the values.
     assert sys.getsizeof(attributes) < SPLIT_TABLE_BYTES, sorted(attributes)
+    # The 101's headers are gone too; only the socket's own state stays.
+    assert len(handler._headers) == 0  # type: ignore[attr-defined]
     ws.close()
+
+
+async def test_terrariums_logger_drops_debug_calls_itself_unless_asked_for_them(
+    extension: TerrariumApp,
+) -> None:
+    """jupyter_server logs every successful request at debug; at the default INFO the
+    logger refuses those calls before a record is built, and a DEBUG log level lets them
+    through again."""
+    assert not extension.log.isEnabledFor(logging.DEBUG)
+    assert extension.log.isEnabledFor(logging.INFO)
+    extension.log_level = logging.DEBUG
+    try:
+        assert extension.log.isEnabledFor(logging.DEBUG)
+    finally:
+        extension.log_level = logging.INFO
+    assert not extension.log.isEnabledFor(logging.DEBUG)
