@@ -80,7 +80,11 @@ async def test_a_killed_owner_shows_unavailable_then_comes_back(pair: Pair) -> N
         reply = await b.get("api", "agents")
         return {status["id"]: status for status in reply.body["agents"]}.get("echo", {})
 
-    assert (await echo_on_b())["available"] is True
+    async def listed() -> bool:
+        return (await echo_on_b()).get("available") is True
+
+    # b learns a's agents from the directory, which a fills once it has claimed them.
+    await eventually(listed, "a's echo listed as available on b")
     beam = await b.beam("echo")
     kill(pair.a)
 
