@@ -380,16 +380,17 @@ class FluxAgent:
         """
         for perturbation in self._queue.take_due(now):
             self._time_out(perturbation)
+        pending = [self._queue.earliest_deadline()]
         awaiting = self._awaiting
         if awaiting is not None and awaiting.deadline is not None:
-            if awaiting.deadline <= now:
+            if awaiting.deadline > now:
+                pending.append(awaiting.deadline)
+            else:
                 if self._run_task is not None:
                     self._cut_short = awaiting
                     self._run_task.cancel()
                 self._time_out(awaiting)
-            else:
-                return min(awaiting.deadline, self._queue.earliest_deadline() or awaiting.deadline)
-        return self._queue.earliest_deadline()
+        return min((deadline for deadline in pending if deadline is not None), default=None)
 
     def _time_out(self, perturbation: Perturbation) -> None:
         if perturbation.future is None or perturbation.future.done():

@@ -85,16 +85,6 @@ class PerturbationQueue:
     def pop(self) -> Perturbation:
         return heapq.heappop(self._heap)[2]
 
-    def remove(self, perturbation: Perturbation) -> bool:
-        """Take out one waiting perturbation (it timed out); False if it is not waiting."""
-        for index, entry in enumerate(self._heap):
-            if entry[2] is perturbation:
-                self._heap[index] = self._heap[-1]
-                self._heap.pop()
-                heapq.heapify(self._heap)
-                return True
-        return False
-
     def take_due(self, now: float) -> list[Perturbation]:
         """Take out every perturbation whose deadline is ``now`` or earlier."""
         due = [entry[2] for entry in self._heap if _due(entry[2], now)]
