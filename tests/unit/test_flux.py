@@ -17,6 +17,7 @@ from terrarium.errors import (
     QueueFull,
 )
 from terrarium.flux import AgentState, FluxAgent, FluxConfig, flux
+from terrarium.perturbation import Perturbation
 from terrarium.sources import from_iterable
 
 MakeAgent = Callable[..., FluxAgent]
@@ -87,6 +88,15 @@ def make_agent(jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[MakeAgent
 
 async def echo(data: Any) -> Any:
     return data
+
+
+async def timed_out(agent: FluxAgent, data: Any, timeout: float = 0.03) -> Perturbation:
+    """Submit ``data`` with a short timeout and wait for its ``timeout`` answer."""
+    perturbation = agent.submit(data, timeout=timeout)
+    assert perturbation.future is not None
+    with pytest.raises(PerturbationTimeout):
+        await asyncio.wait_for(perturbation.future, 1.0)
+    return perturbation
 
 
 class Gate:
@@ -361,10 +371,7 @@ async def test_timeout_while_running(make_agent: MakeAgent) -> None:
 
     agent = make_agent(sometimes_slow)
     agent.start()
-    slow = agent.submit("slow", timeout=0.03)
-    assert slow.future is not None
-    with pytest.raises(PerturbationTimeout):
-        await asyncio.wait_for(slow.future, 1.0)
+    slow = await timed_out(agent, "slow")
 
     errors = events(agent, "error")
     assert [e["data"]["perturbation_id"] for e in errors] == [slow.id]
@@ -413,10 +420,7 @@ async def test_a_handler_that_swallows_its_timeout_does_not_answer_twice(
 
     agent = make_agent(stubborn)
     agent.start()
-    cut = agent.submit("stubborn", timeout=0.03)
-    assert cut.future is not None
-    with pytest.raises(PerturbationTimeout):
-        await asyncio.wait_for(cut.future, 1.0)
+    await timed_out(agent, "stubborn")
     # The run task took its cancellation back: nothing stale for the next handler.
     assert await asyncio.wait_for(agent.perturb("next"), 1.0) == 0
     results = [e["data"]["output"] for e in events(agent, "result")]
@@ -437,10 +441,7 @@ async def test_kill_while_a_timed_out_handler_cleans_up(make_agent: MakeAgent) -
 
     agent = make_agent(slow_to_let_go)
     agent.start()
-    cut = agent.submit("x", timeout=0.03)
-    assert cut.future is not None
-    with pytest.raises(PerturbationTimeout):
-        await asyncio.wait_for(cut.future, 1.0)
+    await timed_out(agent, "x")
     await asyncio.wait_for(cleaning.wait(), 1.0)
     # Not wait_for: cancelling kill() on a timeout would cancel the run task itself.
     killing = asyncio.ensure_future(agent.kill())
