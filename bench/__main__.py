@@ -128,7 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.monotonic()
     tables: dict[str, Table] = {}
-    for module in [by_name(name) for name in args.only] if args.only else SCENARIOS:
+    if args.only:
+        modules = [by_name(name) for name in args.only]
+    else:
+        modules = [module for module in SCENARIOS if module.NAME not in profile.skipped]
+        for name in profile.skipped:
+            print(f"({name} is left out of the {profile.name} run; --only {name} runs it)")
+    for module in modules:
         table = _run_one(
             module, {"profile": profile, "cpus": cpus, "logs": logs, "only_servers": only_servers}
         )
