@@ -10,7 +10,6 @@ knows who, if anyone, is watching.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import random
 import re
@@ -262,8 +261,9 @@ class FluxAgent:
         for task in (self._pump_task, self._run_task):
             if task is not None and not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # Not ``await task``: that would take a cancellation of kill() itself for
+                # the task's own and swallow it.
+                await asyncio.wait([task])
         if self._lifecycle not in (AgentState.STOPPED, AgentState.COLLAPSED):
             self._set_lifecycle(AgentState.STOPPED)
         self._finish()

@@ -632,6 +632,36 @@ async def test_kill_refuses_the_perturbation_in_flight(make_agent: MakeAgent) ->
     assert events(agent, "error")[-1]["data"]["error_type"] == "AgentUnavailable"
 
 
+async def test_a_cancelled_kill_is_cancelled_not_taken_for_done(make_agent: MakeAgent) -> None:
+    """kill() waits for the run loop; cancelling that wait cancels kill(), and the agent is
+    not reported stopped while its handler is still letting go."""
+    started = asyncio.Event()
+    letting_go = asyncio.Event()
+
+    async def slow_to_stop(data: str) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await letting_go.wait()
+            raise
+        return data
+
+    agent = make_agent(slow_to_stop)
+    agent.start()
+    held = agent.submit("x", timeout=60)
+    await asyncio.wait_for(started.wait(), 1.0)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(agent.kill(), 0.05)
+    assert agent.state is not AgentState.STOPPED
+    letting_go.set()
+    await asyncio.wait_for(agent.kill(), 1.0)
+    assert agent.state is AgentState.STOPPED
+    assert held.future is not None
+    with pytest.raises(AgentUnavailable):
+        await asyncio.wait_for(held.future, 1.0)
+
+
 @pytest.mark.parametrize("ending", ["stop", "kill"])
 async def test_submit_after_the_end_is_refused(make_agent: MakeAgent, ending: str) -> None:
     agent = make_agent(echo)
