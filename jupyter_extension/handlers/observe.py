@@ -65,9 +65,8 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         await ensure_async(super().prepare(*args, **kwargs))  # raises 403; never redirects
         await self.check_read_access()
         agent = await self.locate(self.path_args[0])
-        parse_since(
-            self.get_query_argument("since", None)
-        )  # a bad one is a 400, before the upgrade
+        # A bad ``since`` is a 400 before the upgrade; ``open`` reads it again to attach.
+        parse_since(self.get_query_argument("since", None))
         # A remote agent is observed through this replica's follower of its stream.
         mirror = agent.mirror if isinstance(agent, FluxAgent) else await agent.mirror()
         self.context.observers[self] = WebSocketObserver(self, mirror)
