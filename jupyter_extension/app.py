@@ -41,17 +41,19 @@ from jupyter_extension.handlers.rest import (
 from jupyter_extension.keepalive import PING_INTERVAL_MS, Keepalive
 from jupyter_extension.loading import AgentLoadError, agents_from_entry_points, agents_from_spec
 from jupyter_extension.prometheus import TerrariumCollector
-from jupyter_extension.wire import text_frame
+from jupyter_extension.wire import WEBSOCKET_TEXT
 from terrarium.demo import demo_agents, firehose_agent
 from terrarium.flux import AgentState, FluxAgent
 from terrarium.grammar import Grammar
+from terrarium.mirror import MAX_BYTES
 from terrarium.registry import AgentRegistry, MirrorSettings
 from terrarium.token_store import MemoryTokenStore, SQLiteTokenStore, TokenStore
 
 HERE = Path(__file__).parent
 AUDIT_SCHEMA_ID = "https://terrarium.dev/events/perturbation"
-#: Path segment for agent ids, genus and command names (PROTOCOL.md).
-SEGMENT = r"([A-Za-z0-9._-]{1,128})"
+#: Any one path segment: the handlers check names themselves (``terrarium.names``), so an
+#: id outside the pattern gets the protocol's JSON 404, not Jupyter's HTML page.
+SEGMENT = r"([^/]+)"
 
 
 class TerrariumApp(ExtensionApp):
@@ -98,6 +100,15 @@ class TerrariumApp(ExtensionApp):
         it then gets a 'gap' frame or is closed, per slow_observer_policy.""",
     ).tag(config=True)
 
+    mirror_max_bytes = Int(
+        MAX_BYTES,
+        help="""Bytes of framed events each agent's mirror keeps at most, history and
+        live ring together (the newest event always stays). Past it the oldest events
+        go first: replay starts later, and an observer that needed them gets a 'gap'.
+        An agent's mirror costs at most about this much plus the newest event and
+        about 50 bytes per slot (max(history_size, observer_queue_size) slots).""",
+    ).tag(config=True)
+
     slow_observer_policy = Enum(
         ["gap", "close"],
         "gap",
@@ -120,6 +131,13 @@ class TerrariumApp(ExtensionApp):
         1000.0,
         help="""Perturbations per second per WebSocket connection (and per user on
         REST), with an equal burst; beyond it, 'rate_limited'. 0 turns the limit off.""",
+    ).tag(config=True)
+
+    perturb_backlog_bytes = Int(
+        4 * 1024 * 1024,
+        help="""Bytes of replies a perturb socket may leave unread before the server
+        stops reading its requests; it reads on once they drain. A client that sends
+        and never reads costs the server at most about this much plus one frame.""",
     ).tag(config=True)
 
     purgatory_store = Enum(
@@ -181,8 +199,8 @@ class TerrariumApp(ExtensionApp):
         is dropped (it is replaced at once if a replica registers it again).""",
     ).tag(config=True)
 
-    @validate("history_size")
-    def _check_history_size(self, proposal: dict[str, Any]) -> int:
+    @validate("history_size", "perturb_backlog_bytes", "mirror_max_bytes")
+    def _check_non_negative(self, proposal: dict[str, Any]) -> int:
         return _at_least(proposal, 0)
 
     @validate("observer_queue_size", "max_message_size")
@@ -241,7 +259,8 @@ class TerrariumApp(ExtensionApp):
                 history_size=self.history_size,
                 observer_queue_size=self.observer_queue_size,
                 slow_observer_policy="close" if self.slow_observer_policy == "close" else "gap",
-                framer=text_frame,
+                max_bytes=self.mirror_max_bytes,
+                framing=WEBSOCKET_TEXT,
             ),
             metrics_interval=self.metrics_interval,
             token_store=self._token_store(),
@@ -252,6 +271,7 @@ class TerrariumApp(ExtensionApp):
             public_observe=self.public_observe,
             max_message_size=self.max_message_size,
             perturb_rate_limit=self.perturb_rate_limit,
+            perturb_backlog_bytes=self.perturb_backlog_bytes,
             version=terrarium.__version__,
             audit=self._audit,
             bus=self.bus,
@@ -338,7 +358,7 @@ class TerrariumApp(ExtensionApp):
                 (rf"/{base}/?", DashboardHandler),
                 (rf"/{base}/observe/{SEGMENT}", ObserveHandler),
                 (rf"/{base}/perturb/{SEGMENT}", PerturbHandler),
-                (rf"/{base}/publish/([^/]+)", PublishHandler),
+                (rf"/{base}/publish/{SEGMENT}", PublishHandler),
                 (rf"/{base}/api/agents", AgentsHandler),
                 (rf"/{base}/api/agents/{SEGMENT}", AgentHandler),
                 (rf"/{base}/api/agents/{SEGMENT}/events", EventsHandler),

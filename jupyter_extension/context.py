@@ -33,6 +33,8 @@ class TerrariumContext:
     public_observe: bool = True
     max_message_size: int = 1024 * 1024
     perturb_rate_limit: float = 1000.0
+    #: Bytes of unsent replies after which a perturb socket is not read until they drain.
+    perturb_backlog_bytes: int = 4 * 1024 * 1024
     version: str = "0"
     #: Records an accepted perturbation for audit (a Jupyter Event); set by the app.
     audit: Callable[[dict[str, Any]], None] = field(default=lambda record: None)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_extension.handlers.base import MAX_LIMIT, MAX_SEQ
+from terrarium.names import NAME_PATTERN
 from terrarium.prism import Command, Genus, Prism
 
 JSONSchema = dict[str, Any]
 
-NAME_PATTERN = "^[A-Za-z0-9._-]{1,128}$"
 SCHEMAS = "#/components/schemas/"
 
 
@@ -272,8 +273,8 @@ def _fixed_routes(builder: _Builder) -> None:
         ),
         parameters=[
             AGENT_ID,
-            _query("since", "events with a seq above this", 0),
-            _query("limit", "at most this many events", 1),
+            _query("since", "events with a seq above this", 0, MAX_SEQ),
+            _query("limit", "at most this many events", 1, MAX_LIMIT),
         ],
         responses={"400": _error("bad since or limit"), **agent_missing},
     )
@@ -323,13 +324,13 @@ def _fixed_routes(builder: _Builder) -> None:
     _purgatory_routes(builder)
 
 
-def _query(name: str, description: str, minimum: int) -> JSONSchema:
+def _query(name: str, description: str, minimum: int, maximum: int) -> JSONSchema:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": "integer", "minimum": minimum},
+        "schema": {"type": "integer", "minimum": minimum, "maximum": maximum},
     }
 
 

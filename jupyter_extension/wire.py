@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import weakref
 from typing import Protocol
 
 from tornado.httputil import HTTPHeaders
@@ -20,7 +21,7 @@ from tornado.iostream import IOStream, SSLIOStream
 from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler
 
-from terrarium.mirror import HolographicBuffer
+from terrarium.mirror import Framing, HolographicBuffer
 
 #: Kernel send buffer per observer socket: bounds what a stalled reader costs the kernel.
 OBSERVER_SNDBUF = 128 * 1024
@@ -36,6 +37,18 @@ def text_frame(payload: bytes) -> bytes:
     if length < 65536:
         return struct.pack("!BBH", _TEXT, 126, length) + payload
     return struct.pack("!BBQ", _TEXT, 127, length) + payload
+
+
+def text_payload(frame: bytes) -> bytes:
+    """The payload of a frame ``text_frame`` made (``b""`` for ``b""``)."""
+    if not frame:
+        return b""
+    length = frame[1]
+    return frame[2 if length < 126 else 4 if length == 126 else 10 :]
+
+
+#: The mirror's framing on a WebSocket: frames are written to the stream as they are.
+WEBSOCKET_TEXT = Framing(text_frame, text_payload)
 
 
 def stream_of(handler: WebSocketHandler) -> IOStream:
@@ -84,13 +97,15 @@ class WebSocketObserver:
     """A mirror observer writing pre-framed bytes straight to a WebSocket's stream.
 
     Made when the request is accepted and connected to the stream once the
-    WebSocket is open; until then nothing is sent.
+    WebSocket is open; until then nothing is sent. It holds its handler only
+    weakly: the handlers' map of observers is keyed weakly by the handler, and
+    a value that held its key would keep every refused handshake alive.
     """
 
     __slots__ = ("_direct", "_handler", "_stream", "_waiting", "mirror")
 
     def __init__(self, handler: _Closable, mirror: HolographicBuffer) -> None:
-        self._handler = handler
+        self._handler = weakref.ref(handler)
         self.mirror = mirror
         self._stream: IOStream | None = None
         self._direct: socket.socket | None = None
@@ -140,4 +155,6 @@ class WebSocketObserver:
         return True
 
     def close(self, code: int, reason: str) -> None:
-        self._handler.close(code, reason)
+        handler = self._handler()
+        if handler is not None:
+            handler.close(code, reason)

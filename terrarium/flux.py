@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
-import re
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from terrarium.deadlines import DeadlineWatch
 from terrarium.errors import AgentError, AgentUnavailable, PerturbationTimeout
 from terrarium.mirror import HolographicBuffer
+from terrarium.names import NAME_RULE, is_name
 from terrarium.perturbation import (
     DEFAULT_PRIORITY,
     REENTRY_PRIORITY,
@@ -31,8 +31,6 @@ from terrarium.perturbation import (
 from terrarium.purgatory import Purgatory
 from terrarium.semaphore import ReentryContext, SemaphoreToken
 from terrarium.token_store import TokenStore
-
-AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 OutputPolicy = Literal["block", "drop_oldest", "drop_newest"]
 
@@ -130,10 +128,8 @@ class FluxAgent:
         config: FluxConfig | None = None,
         genus: str | None = None,
     ) -> None:
-        if not AGENT_ID.match(agent_id):
-            raise ValueError(
-                f"agent id {agent_id!r} must be 1-128 letters, digits, '-', '_' or '.'"
-            )
+        if not is_name(agent_id):
+            raise ValueError(f"agent id {agent_id!r} must be {NAME_RULE}")
         self.id = agent_id
         self.handler = handler
         self.config = config or FluxConfig()

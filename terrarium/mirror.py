@@ -7,6 +7,10 @@ walks the observers and writes each one's missing frames as one joined buffer
 has unsent data, and tells an observer that fell out of the ring what it
 missed (``gap``) or closes it, per policy. Why this shape: PERF-NOTES.md.
 
+The ring keeps each event once, as its frame (the payload is read back out of
+it for ``replay``), and is bounded by bytes as well as by count: past
+``max_bytes`` the oldest frames are let go, as if they had rolled off.
+
 A mirror can also be fed from elsewhere: ``ingest`` takes events that another
 process already numbered and serialised (a follower of a remote agent, or an
 owner reloading its history after a restart) and keeps the same seqs. A seq
@@ -31,7 +35,9 @@ CLOSE_TRY_AGAIN_LATER = 1013
 #: Close code when the observed agent is removed.
 CLOSE_AGENT_REMOVED = 4004
 
-Framer = Callable[[bytes], bytes]
+#: The default bound on the bytes of frames one mirror keeps (``max_bytes``).
+MAX_BYTES = 64 * 1024 * 1024
+
 #: Called with each reflected event's seq and payload, for a backplane to carry it elsewhere.
 Tap = Callable[[int, bytes], None]
 
@@ -52,9 +58,29 @@ class Observer(Protocol):
     def close(self, code: int, reason: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How a payload is wrapped for the observers' transport, and read back out.
+
+    The mirror keeps only the frame, so it must be able to recover the payload
+    (for ``replay``) from it; ``payload(b"")`` is ``b""``.
+    """
+
+    frame: Callable[[bytes], bytes]
+    payload: Callable[[bytes], bytes]
+
+
 def plain_frame(payload: bytes) -> bytes:
     """Newline-delimited JSON: the framing for transports that are not WebSockets."""
     return payload + b"\n"
+
+
+def plain_payload(frame: bytes) -> bytes:
+    return frame[:-1]
+
+
+#: Newline-delimited JSON (a comm, a publication, the unit tests).
+PLAIN = Framing(plain_frame, plain_payload)
 
 
 def plain_frames(buffer: bytes) -> list[Any]:
@@ -101,28 +127,33 @@ class HolographicBuffer:
         history_size: int = 100,
         observer_queue_size: int = 1024,
         slow_observer_policy: SlowObserverPolicy = "gap",
-        framer: Framer = plain_frame,
+        max_bytes: int = MAX_BYTES,
+        framing: Framing = PLAIN,
         snapshot: Callable[[], dict[str, Any]] | None = None,
         on_observers_changed: Callable[[int], None] | None = None,
         tap: Tap | None = None,
     ) -> None:
-        if history_size < 0 or observer_queue_size < 1:
-            raise ValueError("history_size must be >= 0 and observer_queue_size >= 1")
+        if history_size < 0 or observer_queue_size < 1 or max_bytes < 0:
+            raise ValueError("history_size and max_bytes must be >= 0 and observer_queue_size >= 1")
         self.agent_id = agent_id
         self.history_size = history_size
         self.observer_queue_size = observer_queue_size
         self.slow_observer_policy: SlowObserverPolicy = slow_observer_policy
+        self.max_bytes = max_bytes
         self._capacity = max(history_size, observer_queue_size)
         self._frames: list[bytes] = [b""] * self._capacity
-        self._payloads: list[bytes] = [b""] * self._capacity
+        #: Bytes of the frames in the ring.
+        self._bytes = 0
         self._last_seq = 0
-        #: The first seq this mirror ever held: 1, unless it was fed from the middle of a stream.
-        self._floor = 1
+        #: The oldest seq the ring may still hold: 1, unless the mirror was fed from the
+        #: middle of a stream or let older frames go to stay within ``max_bytes``.
+        self._oldest = 1
         #: Runs of seqs the source skipped (rare: only ``ingest`` makes them), oldest first.
         self._holes: list[tuple[int, int]] = []
         #: Carries each reflected event elsewhere (a backplane); None when embedded.
         self.tap = tap
-        self._framer = framer
+        self._framer = framing.frame
+        self._unframe = framing.payload
         self._snapshot = snapshot or dict
         self._on_observers_changed = on_observers_changed
         self._cursors: dict[Observer, _Cursor] = {}
@@ -142,6 +173,11 @@ class HolographicBuffer:
         return self._last_seq
 
     @property
+    def kept_bytes(self) -> int:
+        """Bytes of frames the ring holds now: at most ``max_bytes`` plus the newest frame."""
+        return self._bytes
+
+    @property
     def observer_count(self) -> int:
         return len(self._cursors)
 
@@ -155,9 +191,7 @@ class HolographicBuffer:
         seq = self._last_seq + 1
         body = self._prefix % (seq, time.time(), type_) + to_json(data or {}) + "}"
         payload = body.encode()
-        slot = seq % self._capacity
-        self._frames[slot] = self._framer(payload)
-        self._payloads[slot] = payload
+        self._keep(seq, self._framer(payload))
         self._last_seq = seq
         if self._cursors:
             self._schedule_flush()
@@ -177,21 +211,36 @@ class HolographicBuffer:
             return False
         capacity = self._capacity
         if last == 0:
-            self._floor = seq
+            self._oldest = seq
         elif seq > last + 1:
             for missing in range(max(last + 1, seq - capacity + 1), seq):
-                self._frames[missing % capacity] = b""
-                self._payloads[missing % capacity] = b""
+                self._keep(missing, b"")
             self._holes.append((last + 1, seq - 1))
             oldest = seq - capacity + 1
             self._holes = [hole for hole in self._holes if hole[1] >= oldest]
-        slot = seq % capacity
-        self._frames[slot] = self._framer(payload)
-        self._payloads[slot] = payload
+        self._keep(seq, self._framer(payload))
         self._last_seq = seq
         if self._cursors:
             self._schedule_flush()
         return True
+
+    def _keep(self, seq: int, frame: bytes) -> None:
+        """Put a frame in its slot; past ``max_bytes``, let the oldest frames go.
+
+        The newest frame always stays, however large, so live observers get it.
+        """
+        frames = self._frames
+        slot = seq % self._capacity
+        self._bytes += len(frame) - len(frames[slot])
+        frames[slot] = frame
+        if self._bytes > self.max_bytes:
+            oldest = max(self._oldest, seq - self._capacity + 1)
+            while self._bytes > self.max_bytes and oldest < seq:
+                slot = oldest % self._capacity
+                self._bytes -= len(frames[slot])
+                frames[slot] = b""
+                oldest += 1
+            self._oldest = oldest
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop that numbers events and flushes; the agent binds it when it starts."""
@@ -207,7 +256,7 @@ class HolographicBuffer:
     # -- reading what is kept -------------------------------------------------
 
     def _first_kept(self, keep: int) -> int:
-        return max(self._floor, self._last_seq - keep + 1)
+        return max(self._oldest, self._last_seq - keep + 1)
 
     def replay(self, since: int | None, limit: int | None = None) -> Replay:
         """History after ``since`` (all kept history when None), oldest first.
@@ -218,7 +267,8 @@ class HolographicBuffer:
         first = self._first_kept(self.history_size)
         start, gap = self._start_after(since, first)
         stop = self._last_seq if limit is None else min(self._last_seq, start + limit - 1)
-        payloads = [self._payloads[s % self._capacity] for s in range(start, stop + 1)]
+        frames, capacity, unframe = self._frames, self._capacity, self._unframe
+        payloads = [unframe(frames[s % capacity]) for s in range(start, stop + 1)]
         if self._holes:
             payloads = [payload for payload in payloads if payload]
             if gap is None:

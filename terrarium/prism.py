@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
+from terrarium.names import NAME_RULE, is_name
 from terrarium.schema import ArgumentsInvalid, Signature, signature_of
 
 #: Genus names taken by the gateway's own routes (PROTOCOL.md section 4).
 RESERVED_GENERA = frozenset({"agents", "purgatory", "openapi.json", "health"})
-#: Genus and command names: one path segment.
-NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 _MARK = "__terrarium_exposure__"
 
@@ -153,11 +151,8 @@ class Command:
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name) or set(name) == {"."}:
-        raise ValueError(
-            f"{kind} name {name!r} must be 1-128 letters, digits, '-', '_' or '.' "
-            "(and not only dots)"
-        )
+    if not is_name(name):
+        raise ValueError(f"{kind} name {name!r} must be {NAME_RULE}")
     return name
 
 

@@ -378,7 +378,8 @@ class RedisBus:
             history_size=s.history_size,
             observer_queue_size=s.observer_queue_size,
             slow_observer_policy=s.slow_observer_policy,
-            framer=s.framer,
+            max_bytes=s.max_bytes,
+            framing=s.framing,
             snapshot=snapshot,
             on_observers_changed=on_observers_changed,
         )

@@ -24,10 +24,11 @@ from terrarium.flux import AgentState, FluxAgent
 from terrarium.metrics import Metabolism, MetabolismMeter
 from terrarium.mirror import (
     CLOSE_AGENT_REMOVED,
-    Framer,
+    MAX_BYTES,
+    PLAIN,
+    Framing,
     HolographicBuffer,
     SlowObserverPolicy,
-    plain_frame,
 )
 from terrarium.prism import Prism, exposed
 from terrarium.semaphore import SemaphoreToken
@@ -41,7 +42,9 @@ class MirrorSettings:
     history_size: int = 100
     observer_queue_size: int = 1024
     slow_observer_policy: SlowObserverPolicy = "gap"
-    framer: Framer = plain_frame
+    #: Bytes of frames each mirror keeps at most (``HolographicBuffer.max_bytes``).
+    max_bytes: int = MAX_BYTES
+    framing: Framing = PLAIN
 
 
 @dataclass(eq=False)
@@ -114,7 +117,8 @@ class AgentRegistry:
                 history_size=s.history_size,
                 observer_queue_size=s.observer_queue_size,
                 slow_observer_policy=s.slow_observer_policy,
-                framer=s.framer,
+                max_bytes=s.max_bytes,
+                framing=s.framing,
                 snapshot=lambda: self.snapshot(agent.id),
                 on_observers_changed=lambda count: self._observers_changed(entry, count),
             )

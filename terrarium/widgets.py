@@ -26,8 +26,9 @@ import anywidget
 import traitlets
 
 from terrarium.comm import WidgetLink
-from terrarium.flux import AGENT_ID, FluxAgent
+from terrarium.flux import FluxAgent
 from terrarium.local import LocalTerrarium, current_registry
+from terrarium.names import NAME_RULE, is_name
 
 #: Where ``npm run build`` (in js/) puts the bundles.
 STATIC: Final = Path(__file__).parent / "static"
@@ -77,11 +78,8 @@ def _check_agent(
     if not isinstance(value, str):
         allowed = "an agent id (str), a FluxAgent" + (" or None" if optional else "")
         raise TypeError(f"{widget}() agent_id must be {allowed}, not {type(value).__name__}")
-    if not AGENT_ID.match(value):
-        raise ValueError(
-            f"{widget}() agent_id {value!r} is not an agent id: 1-128 letters, digits, "
-            "'-', '_' or '.'"
-        )
+    if not is_name(value):
+        raise ValueError(f"{widget}() agent_id {value!r} is not an agent id: {NAME_RULE}")
     return value, None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, cast
 
 from jupyter_core.utils import ensure_async
@@ -17,9 +18,10 @@ from jupyter_extension.context import (
     TerrariumContext,
 )
 from terrarium.bus import RemoteAgent
-from terrarium.errors import UnknownAgent
-from terrarium.events import to_json
+from terrarium.errors import BadRequest
+from terrarium.events import parse_json, to_json
 from terrarium.flux import FluxAgent
+from terrarium.names import NAME_RULE, is_name
 
 _CODES = {
     400: "bad_request",
@@ -45,8 +47,16 @@ class ApiError(web.HTTPError):
         self.extra = extra
 
 
+#: The largest ``since`` taken: the largest integer a JavaScript client holds exactly.
+MAX_SEQ = 2**53 - 1
+#: The most events one ``api/agents/{id}/events`` answer may be asked for.
+MAX_LIMIT = 100_000
+_DIGITS = re.compile(r"[0-9]{1,16}")
+
+
 class TerrariumMixin(ExtensionHandlerMixin):
-    """Gives a handler the context and the read-access rule of ``public_observe``.
+    """Gives a handler the context, the read-access rule of ``public_observe`` and
+    the protocol's JSON errors.
 
     It stores nothing on the instance. CPython shares one attribute table
     among a class's instances only while each holds at most 29 attributes,
@@ -86,20 +96,55 @@ class TerrariumMixin(ExtensionHandlerMixin):
         if not allowed:
             raise ApiError(403, "forbidden", f"not authorized to read {AUTH_RESOURCE}")
 
-    def find_agent(self, agent_id: str) -> FluxAgent:
-        try:
-            return self.context.registry.get(agent_id)
-        except UnknownAgent:
-            raise ApiError(404, "unknown_agent", f"no agent {agent_id!r}") from None
-
     async def locate(self, agent_id: str) -> FluxAgent | RemoteAgent:
-        """This process's agent, or else one another replica owns (through the bus)."""
+        """This process's agent, or else one another replica owns (through the bus).
+
+        The routes take any path segment, so an id that is not a name gets the
+        protocol's JSON 404 here rather than Jupyter's HTML page.
+        """
+        if not is_name(agent_id):
+            raise ApiError(404, "unknown_agent", f"{agent_id!r} is not an agent id ({NAME_RULE})")
         if agent_id in self.context.registry:
             return self.context.registry.get(agent_id)
         remote = await self.context.events.remote(agent_id)
         if remote is None:
             raise ApiError(404, "unknown_agent", f"no agent {agent_id!r}")
         return remote
+
+    def write_error(self: Any, status_code: int, **kwargs: Any) -> None:
+        """Every error in the protocol's JSON shape, Jupyter's own 403s and a refused
+        WebSocket handshake's included; never a traceback or an HTML page."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ApiError):
+            body = {"error": error.code, "message": error.message, **error.extra}
+        elif isinstance(error, web.HTTPError):
+            message = error.log_message or error.reason or self._reason
+            body = {"error": _CODES.get(status_code, "error"), "message": message}
+        else:
+            body = {"error": "internal_error", "message": "unexpected server error"}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def query_integer(self: Any, name: str, lowest: int, highest: int) -> int | None:
+        """A query argument that must be a plain integer in ``lowest..highest``; None if absent.
+
+        Plain means ASCII digits only, unstripped: ``int()`` alone would also
+        take ``+5``, ``1_0``, `` 5`` and other scripts' digits, and
+        ``isdigit()`` takes ``²``, which ``int()`` then refuses.
+        """
+        value = self.get_query_argument(name, None, strip=False)
+        if value is None:
+            return None
+        number = int(value) if _DIGITS.fullmatch(value) else -1
+        if not lowest <= number <= highest:
+            message = f"{name} must be a whole number from {lowest} to {highest}"
+            raise ApiError(400, "bad_request", message)
+        return number
+
+    def since(self) -> int | None:
+        """The ``since`` of an observe socket or an events request (0 to ``MAX_SEQ``)."""
+        result: int | None = self.query_integer("since", 0, MAX_SEQ)
+        return result
 
     def username(self: Any) -> str | None:
         user = self.current_user
@@ -117,33 +162,26 @@ class TerrariumMixin(ExtensionHandlerMixin):
 
 
 class TerrariumAPIHandler(TerrariumMixin, APIHandler):
-    """JSON routes: every error, Jupyter's own 403s included, in the protocol's shape."""
+    """JSON routes."""
 
     def write_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(to_json(body))
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        error = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(error, ApiError):
-            body = {"error": error.code, "message": error.message, **error.extra}
-        elif isinstance(error, web.HTTPError):
-            message = error.log_message or error.reason or self._reason
-            body = {"error": _CODES.get(status_code, "error"), "message": message}
-        else:
-            body = {"error": "internal_error", "message": "unexpected server error"}
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
-
     def json_body(self) -> Any:
         limit = self.context.max_message_size
         if len(self.request.body) > limit:
             raise ApiError(413, "too_large", f"request body exceeds {limit} bytes")
         try:
-            return json.loads(self.request.body or b"null")
-        except ValueError as error:
-            raise ApiError(400, "bad_request", f"body is not JSON: {error}") from None
+            return parse_json(self.request.body or b"null", "body")
+        except BadRequest as error:
+            raise ApiError(400, "bad_request", str(error)) from None
 
 
-__all__ = ["ApiError", "JupyterHandler", "TerrariumAPIHandler", "TerrariumMixin"]
+__all__ = [
+    "ApiError",
+    "JupyterHandler",
+    "TerrariumAPIHandler",
+    "TerrariumMixin",
+]

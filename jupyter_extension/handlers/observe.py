@@ -6,7 +6,6 @@ and otherwise only answers ``ping``; nothing an observer sends reaches the agent
 
 from __future__ import annotations
 
-import json
 from collections.abc import Coroutine
 from typing import Any
 
@@ -16,28 +15,18 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketHandler
 
-from jupyter_extension.handlers.base import ApiError, TerrariumMixin
+from jupyter_extension.handlers.base import TerrariumMixin
 from jupyter_extension.wire import (
     WebSocketObserver,
     release_response_headers,
     stream_of,
     tune_observer_socket,
 )
+from terrarium.errors import BadRequest
+from terrarium.events import parse_json
 from terrarium.flux import FluxAgent
 
 _PONG = {"type": "pong"}
-
-
-def parse_since(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        since = int(value)
-    except ValueError:
-        raise ApiError(400, "bad_request", "since must be a whole number >= 0") from None
-    if since < 0:
-        raise ApiError(400, "bad_request", "since must be a whole number >= 0")
-    return since
 
 
 class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -66,7 +55,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         await self.check_read_access()
         agent = await self.locate(self.path_args[0])
         # A bad ``since`` is a 400 before the upgrade; ``open`` reads it again to attach.
-        parse_since(self.get_query_argument("since", None))
+        self.since()
         # A remote agent is observed through this replica's follower of its stream.
         mirror = agent.mirror if isinstance(agent, FluxAgent) else await agent.mirror()
         self.context.observers[self] = WebSocketObserver(self, mirror)
@@ -83,18 +72,25 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         stream = stream_of(self)
         tune_observer_socket(stream)
         observer.connect(stream)
-        observer.mirror.attach(observer, parse_since(self.get_query_argument("since", None)))
+        observer.mirror.attach(observer, self.since())
         self.context.keepalive.add(self)
 
     def on_message(self, message: str | bytes) -> None:
         """Answer ``ping``; ignore anything else (the Reflection is read-only)."""
         try:
-            frame = json.loads(message)
-        except ValueError:
+            frame = parse_json(message)
+        except BadRequest:
             return
         observer = self.observer
         if isinstance(frame, dict) and frame.get("type") == "ping" and observer is not None:
             observer.send(observer.mirror.frame(_PONG))
+
+    def on_finish(self) -> None:
+        """A handshake refused after ``prepare`` (no upgrade, a foreign Origin) ends here:
+        its observer goes at once, not when the collector gets to the handler."""
+        if self.ws_connection is None:
+            self.context.observers.pop(self, None)
+        super().on_finish()
 
     def on_pong(self, data: bytes) -> None:
         self.context.keepalive.pong(self)

@@ -11,7 +11,6 @@ the request is routed to its owner through the bus and answered the same way.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,7 @@ from jupyter_extension.handlers.base import TerrariumMixin
 from jupyter_extension.wire import buffered_input, stream_of, text_frame
 from terrarium.bus import RemoteAgent
 from terrarium.errors import AgentUnavailable, BadRequest, PerturbationError, RateLimited
-from terrarium.events import to_json
+from terrarium.events import parse_json, to_json
 from terrarium.flux import Ejected, FluxAgent
 from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
 
@@ -38,10 +37,7 @@ def parse_request(raw: str | bytes) -> tuple[Any, dict[str, Any]]:
     The id is extracted before anything else is checked, so even a frame with
     a bad priority is answered under its own id.
     """
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        raise BadRequest("frame is not JSON") from None
+    frame = parse_json(raw)
     if not isinstance(frame, dict):
         raise BadRequest("frame must be a JSON object")
     return frame.get("id"), frame
@@ -70,6 +66,11 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     by: str | None = None
     #: Requests on this socket not answered yet (a semaphore's stays until its resolution).
     in_flight = 0
+    #: Bytes of replies written to the stream that have not left it yet.
+    unsent = 0
+    #: While ``unsent`` is above the context's ``perturb_backlog_bytes``: resolves once
+    #: the replies drain (or the socket closes), and Tornado reads no frame until then.
+    drained: asyncio.Future[None] | None = None
 
     @property
     def max_message_size(self) -> int:
@@ -111,7 +112,7 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             agent_id, perturbation_id, settled = self.submit(frame["data"], priority, timeout)
         except PerturbationError as error:
             self.reply(error_reply(cid, error))
-            return None
+            return self.drained
         self.context.audit(
             {
                 "agent_id": agent_id,
@@ -123,6 +124,8 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         )
         self.in_flight += 1
         settled(lambda done: self.answer(cid, perturbation_id, done))
+        if self.drained is not None:
+            return self.drained
         if self.in_flight == 1 and self.agent is not None and not buffered_input(stream_of(self)):
             return self.agent_turn()
         return None
@@ -199,7 +202,40 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         if self.ws_connection is None or self.ws_connection.is_closing():
             self.log.debug("perturb socket closed before its reply %s", message.get("id"))
             return
+        frame = text_frame(to_json(message).encode())
+        stream = stream_of(self)
         try:
-            stream_of(self).write(text_frame(to_json(message).encode()))
+            written = stream.write(frame)
         except StreamClosedError:
             self.log.debug("perturb socket closed before its reply %s", message.get("id"))
+            return
+        if stream.writing():
+            self.hold(len(frame), written)
+
+    def hold(self, size: int, written: asyncio.Future[None]) -> None:
+        """Count a reply the client has not taken yet; past the bound, stop reading.
+
+        A client that sends and never reads would otherwise make the server
+        hold every reply. Once the unsent replies pass ``perturb_backlog_bytes``,
+        ``on_message`` hands Tornado the ``drained`` future, and Tornado reads no
+        further frame until the replies have left (the client's own sends then
+        block in its socket).
+        """
+        self.unsent += size
+        written.add_done_callback(lambda _: self.release(size))
+        if self.drained is None and self.unsent > self.context.perturb_backlog_bytes:
+            self.drained = asyncio.get_running_loop().create_future()
+
+    def release(self, size: int) -> None:
+        self.unsent -= size
+        drained = self.drained
+        if drained is not None and self.unsent <= self.context.perturb_backlog_bytes:
+            self.drained = None
+            future_set_result_unless_cancelled(drained, None)
+
+    def on_close(self) -> None:
+        # Tornado fails the pending writes when the stream closes, which releases
+        # their bytes; this only makes sure nothing is left waiting on them.
+        drained, self.drained = self.drained, None
+        if drained is not None:
+            future_set_result_unless_cancelled(drained, None)

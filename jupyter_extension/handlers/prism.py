@@ -8,6 +8,8 @@ its agent can.
 
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 
 from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
@@ -49,11 +51,8 @@ class CommandHandler(PrismHandler):
         self, genus: str, name: str
     ) -> None:
         command = self.find_command(genus, name)
-        body = self.json_body() if self.request.body.strip() else {}
-        if not isinstance(body, dict):
-            raise ApiError(400, "bad_request", "body must be a JSON object of keyword arguments")
         try:
-            result = await command.call(body)
+            result = await command.call(self.arguments())
         except ArgumentsInvalid as error:
             raise ApiError(
                 400,
@@ -67,6 +66,26 @@ class CommandHandler(PrismHandler):
             )
             raise ApiError(500, "command_error", str(error), error_type=error.error_type) from None
         self.write_json({"result": result})
+
+    def arguments(self) -> dict[str, Any]:
+        """The body as keyword arguments (none when empty).
+
+        A body that is not a JSON object does not fit the arguments either, so
+        it is refused as the OpenAPI document says: ``validation``, with details.
+        """
+        if not self.request.body.strip():
+            return {}
+        try:
+            body = self.json_body()
+        except ApiError as error:
+            if error.status_code != 400:
+                raise
+            detail = {"loc": [], "msg": error.message, "type": "json_invalid"}
+            raise ArgumentsInvalid([detail]) from None
+        if not isinstance(body, dict):
+            message = "Input should be a JSON object of keyword arguments"
+            raise ArgumentsInvalid([{"loc": [], "msg": message, "type": "dict_type"}])
+        return body
 
 
 class OpenAPIHandler(TerrariumAPIHandler):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +30,10 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_extension.handlers.base import ApiError, TerrariumMixin
-from terrarium.errors import AgentError, UnknownAgent
-from terrarium.events import to_json
-from terrarium.flux import AGENT_ID, FluxAgent, FluxConfig
+from terrarium.errors import AgentError, BadRequest, UnknownAgent
+from terrarium.events import parse_json, to_json
+from terrarium.flux import FluxAgent, FluxConfig
+from terrarium.names import NAME_RULE, is_name
 
 #: Close code when the id was taken between the handshake and the registration.
 CLOSE_TAKEN = 4409
@@ -103,8 +103,8 @@ class PublishHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     async def get(  # type: ignore[override]
         self, agent_id: str, *args: Any, **kwargs: Any
     ) -> None:
-        if not AGENT_ID.match(agent_id):
-            raise ApiError(400, "bad_request", "an agent id is 1-128 letters, digits, -, _ or .")
+        if not is_name(agent_id):
+            raise ApiError(400, "bad_request", f"{agent_id!r} is not an agent id: {NAME_RULE}")
         if agent_id in self.context.registry:
             raise ApiError(409, "conflict", f"an agent {agent_id!r} already exists")
         self.flux_config = parse_config(self)
@@ -134,8 +134,8 @@ class PublishHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         if proxy is None or kernel is None:
             return
         try:
-            frame = json.loads(message)
-        except ValueError:
+            frame = parse_json(message)
+        except BadRequest:
             frame = None
         kind = frame.get("type") if isinstance(frame, dict) else None
         if isinstance(frame, dict) and kind in ("return", "raise"):

@@ -12,8 +12,7 @@ from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 
-from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
-from jupyter_extension.handlers.observe import parse_since
+from jupyter_extension.handlers.base import MAX_LIMIT, ApiError, TerrariumAPIHandler
 from terrarium.errors import BadRequest, PerturbationError, RateLimited
 from terrarium.flux import Ejected, FluxAgent
 from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
@@ -54,13 +53,8 @@ class EventsHandler(TerrariumAPIHandler):
     async def get(self, agent_id: str) -> None:
         await self.check_read_access()
         agent = await self.locate(agent_id)
-        since = parse_since(self.get_query_argument("since", None))
-        limit_arg = self.get_query_argument("limit", None)
-        limit = None
-        if limit_arg is not None:
-            if not limit_arg.isdigit() or int(limit_arg) < 1:
-                raise ApiError(400, "bad_request", "limit must be a whole number >= 1")
-            limit = int(limit_arg)
+        since = self.since()
+        limit = self.query_integer("limit", 1, MAX_LIMIT)
         if isinstance(agent, FluxAgent):
             replay = agent.mirror.replay(since, limit)
         else:

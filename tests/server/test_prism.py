@@ -136,14 +136,19 @@ async def test_a_body_that_does_not_fit_is_400_with_every_error_located(
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"text"', b"null"])
-async def test_a_body_that_is_not_a_json_object_is_bad_request(
+async def test_a_body_that_is_not_a_json_object_is_a_validation_error_with_details(
     gateway: Gateway, raw: bytes
 ) -> None:
+    """The shape the OpenAPI document promises for every 400 of a command."""
     reply = await gateway.fetch(
         gateway.path("api", "grammar", "parse"), method="POST", raw_body=raw
     )
     assert reply.code == 400, reply
-    assert reply.body["error"] == "bad_request"
+    assert reply.body["error"] == "validation"
+    (detail,) = reply.body["details"]
+    assert set(detail) == {"loc", "msg", "type"}
+    assert detail["loc"] == []
+    assert detail["type"] in {"json_invalid", "dict_type"}
 
 
 async def test_unknown_genus_and_command_are_404(gateway: Gateway) -> None:

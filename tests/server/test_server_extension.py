@@ -103,7 +103,7 @@ async def test_observers_write_to_their_handlers_own_capped_stream(
     (observer,) = list(mirror._cursors)
 
     assert isinstance(observer, WebSocketObserver)
-    stream = stream_of(observer._handler)  # type: ignore[arg-type]
+    stream = stream_of(observer._handler())  # type: ignore[arg-type]
     assert stream is observer._stream
     assert stream.socket is not None
     sndbuf = stream.socket.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
@@ -122,7 +122,7 @@ async def test_an_open_observe_handler_shares_its_class_attribute_table(
     ws, _ = await gateway.observe_hello("echo")
     (observer,) = list(registry.get("echo").mirror._cursors)
     assert isinstance(observer, WebSocketObserver)
-    handler = observer._handler
+    handler = observer._handler()
     attributes = vars(handler)
     assert len(attributes) <= SHARED_KEYS_MAX, sorted(attributes)
     # The same measure as the 1.3 KiB: a shared table keeps only the values.

@@ -13,7 +13,7 @@ import pytest
 from tornado.iostream import IOStream
 from tornado.websocket import websocket_connect
 
-from jupyter_extension.wire import buffered_input, text_frame
+from jupyter_extension.wire import WEBSOCKET_TEXT, buffered_input, text_frame
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: Every boundary of the three length encodings of RFC 6455.
@@ -102,3 +102,10 @@ async def test_buffered_input_counts_what_tornado_read_but_did_not_hand_out() ->
     finally:
         stream.close()
         theirs.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_the_mirror_reads_a_payload_back_out_of_its_frame(size: int) -> None:
+    """The mirror keeps only frames, so the framing must give every payload back."""
+    payload = b"x" * size
+    assert WEBSOCKET_TEXT.payload(WEBSOCKET_TEXT.frame(payload)) == payload

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
+import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,8 +17,10 @@ from terrarium.events import PROTOCOL_VERSION
 from terrarium.mirror import (
     CLOSE_AGENT_REMOVED,
     CLOSE_TRY_AGAIN_LATER,
+    Framing,
     HolographicBuffer,
     plain_frame,
+    plain_payload,
 )
 
 NOT_EVENTS = {"hello", "gap", "pong"}
@@ -130,7 +135,7 @@ async def test_each_event_is_framed_once_whatever_the_observer_count(observers: 
         calls.append(payload)
         return plain_frame(payload)
 
-    mirror = HolographicBuffer("m", framer=counting_framer)
+    mirror = HolographicBuffer("m", framing=Framing(counting_framer, plain_payload))
     watchers = [RecordingObserver() for _ in range(observers)]
     for watcher in watchers:
         mirror.attach(watcher)
@@ -149,7 +154,7 @@ async def test_attach_replays_kept_frames_without_framing_them_again() -> None:
         calls.append(payload)
         return plain_frame(payload)
 
-    mirror = HolographicBuffer("m", framer=counting_framer)
+    mirror = HolographicBuffer("m", framing=Framing(counting_framer, plain_payload))
     reflect_many(mirror, 4)
     before = len(calls)
     observer = RecordingObserver()
@@ -192,12 +197,19 @@ def test_objects_that_are_not_json_are_sent_as_their_repr() -> None:
 
 
 @pytest.mark.parametrize(
-    ("history_size", "observer_queue_size"),
-    [(-1, 10), (10, 0)],
+    ("history_size", "observer_queue_size", "max_bytes"),
+    [(-1, 10, 0), (10, 0, 0), (10, 10, -1)],
 )
-def test_invalid_sizes_are_refused(history_size: int, observer_queue_size: int) -> None:
+def test_invalid_sizes_are_refused(
+    history_size: int, observer_queue_size: int, max_bytes: int
+) -> None:
     with pytest.raises(ValueError):
-        HolographicBuffer("m", history_size=history_size, observer_queue_size=observer_queue_size)
+        HolographicBuffer(
+            "m",
+            history_size=history_size,
+            observer_queue_size=observer_queue_size,
+            max_bytes=max_bytes,
+        )
 
 
 # -- hello and history ------------------------------------------------------------------
@@ -333,6 +345,78 @@ async def test_history_size_zero_keeps_nothing_to_replay() -> None:
     await run_loop()
     assert quiet.seqs() == [4]
     assert resuming.seqs() == [4]
+
+
+# -- what the ring costs ------------------------------------------------------------------
+
+BIG = 64 * 1024
+
+
+def reflect_big(mirror: HolographicBuffer, count: int) -> None:
+    for n in range(count):
+        mirror.reflect("result", {"output": str(n % 10) * BIG})
+
+
+def traced_growth(work: Callable[[], None]) -> int:
+    """Bytes still allocated after ``work`` that were not before it."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_ring_keeps_one_copy_of_each_event() -> None:
+    mirror = HolographicBuffer("m", history_size=100, observer_queue_size=1024)
+    held = traced_growth(lambda: reflect_big(mirror, 40))
+    assert 40 * BIG <= mirror.kept_bytes < 41 * BIG
+    # The frame and nothing else: a payload kept beside it would double this.
+    assert held < 1.2 * 40 * BIG, held
+
+
+def test_the_ring_is_bounded_by_bytes_as_well_as_by_count() -> None:
+    bound = 16 * BIG
+    mirror = HolographicBuffer("m", history_size=100, observer_queue_size=1024, max_bytes=bound)
+    held = traced_growth(lambda: reflect_big(mirror, 300))
+    assert mirror.kept_bytes <= bound
+    assert held < bound + 4 * BIG, held
+
+
+def test_replay_after_the_byte_bound_starts_later_and_says_what_is_gone() -> None:
+    mirror = HolographicBuffer("m", history_size=100, max_bytes=10 * BIG)
+    reflect_big(mirror, 30)
+    replay = mirror.replay(0)
+    seqs = [strict_loads(payload)["seq"] for payload in replay.payloads]
+    assert seqs == list(range(seqs[0], 31))
+    assert 8 <= len(seqs) < 11
+    assert replay.gap == (1, seqs[0] - 1)
+    assert all(strict_loads(payload)["data"]["output"] for payload in replay.payloads)
+
+
+def test_the_newest_event_stays_however_large() -> None:
+    mirror = HolographicBuffer("m", max_bytes=BIG // 2)
+    reflect_big(mirror, 3)
+    assert [strict_loads(p)["seq"] for p in mirror.replay(None).payloads] == [3]
+
+
+async def test_an_observer_behind_what_the_bytes_keep_gets_a_gap() -> None:
+    mirror = HolographicBuffer("m", history_size=100, max_bytes=4 * BIG)
+    slow = RecordingObserver()
+    mirror.attach(slow)
+    slow.busy = True
+    await run_loop()
+    reflect_big(mirror, 12)
+    await run_loop()
+    slow.busy = False
+    mirror.wake()
+    await run_loop()
+    rest = slow.after_hello()
+    assert rest[0]["type"] == "gap" and rest[0]["from"] == 1
+    assert [event["seq"] for event in rest[1:]] == list(range(rest[0]["to"] + 1, 13))
 
 
 # -- live fan-out -------------------------------------------------------------------------
