@@ -231,6 +231,26 @@ class TerrariumApp(ExtensionApp):
 
     # -- set-up ---------------------------------------------------------------
 
+    @classmethod
+    def initialize_server(cls, *args: Any, **kwargs: Any) -> ServerApp:
+        """The server of ``jupyter terrarium``: as root, allowed to start with a warning.
+
+        Containers run as root, and jupyter_server refuses to unless told
+        ``allow_root``. Saying so here, after the command line and the config
+        files are read, leaves the user's own setting alone (any spelling:
+        ``--allow-root``, ``--ServerApp.allow_root=...``, a config file); adding
+        it to the command line would clash with theirs.
+        """
+        serverapp: ServerApp = super().initialize_server(*args, **kwargs)  # type: ignore[no-untyped-call]
+        configured = "allow_root" in serverapp.config.get("ServerApp", {})
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and not configured:
+            serverapp.log.warning(
+                "Terrarium: running as root; starting Jupyter with allow_root. "
+                "Prefer an unprivileged user where you can."
+            )
+            serverapp.allow_root = True
+        return serverapp
+
     @property
     def server(self) -> ServerApp:
         assert self.serverapp is not None, "the extension is not linked to a server yet"
@@ -414,13 +434,6 @@ def main(argv: list[str] | None = None) -> None:
     # The demo agents are on unless the command line says otherwise (traitlets refuses both).
     chosen = any(arg.startswith("--TerrariumApp.demo_agents") for arg in args)
     defaults = [] if chosen else ["--TerrariumApp.demo_agents=True"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        print(
-            "[terrarium] WARNING: running as root; starting Jupyter with allow_root. "
-            "Prefer an unprivileged user where you can.",
-            file=sys.stderr,
-        )
-        defaults.append("--ServerApp.allow_root=True")
     TerrariumApp.launch_instance(defaults + args)  # type: ignore[no-untyped-call]
 
 

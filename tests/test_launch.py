@@ -55,10 +55,43 @@ async def test_jupyter_terrarium_serves_the_demo_agents_and_the_dashboard(
     assert reply["output"] == {"hello": "terrarium"}
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="needs root")
 async def test_as_root_it_warns_instead_of_refusing(server: TerrariumProcess) -> None:
     await server.healthy()
     assert "running as root" in server.log.read_text()
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="needs root")
+@pytest.mark.parametrize(
+    "spelling",
+    ["--allow-root", "--ServerApp.allow_root=True", "config file"],
+)
+async def test_as_root_the_users_own_allow_root_is_taken_as_it_is(
+    tmp_path: Path, spelling: str
+) -> None:
+    """What container users pass already; it used to be given twice and refused."""
+    args = [] if spelling == "config file" else [spelling]
+    if spelling == "config file":
+        config = tmp_path / "config" / "jupyter_server_config.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps({"ServerApp": {"allow_root": True}}))
+    with TerrariumProcess(tmp_path, args) as process:
+        health = await process.healthy()
+        log = process.log.read_text()
+    assert health["status"] == "ok"
+    assert "only accepts one value" not in log
+    assert "running as root" not in log  # the user chose; nothing to warn about
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="needs root")
+async def test_as_root_an_explicit_no_is_respected(tmp_path: Path) -> None:
+    with TerrariumProcess(tmp_path, ["--ServerApp.allow_root=False"]) as process:
+        assert process.process is not None
+        assert process.process.wait(timeout=60) != 0
+    assert "Running as root is not recommended" in process.log.read_text()
 
 
 def test_the_extension_is_enabled_on_install(tmp_path: Path) -> None:
