@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ AUTH_RESOURCE = "terrarium"
 EXTENSION_NAME = "terrarium"
 #: Where the web application's settings hold the ``TerrariumContext``.
 CONTEXT_SETTING = "terrarium_context"
+#: Users whose REST rate buckets are kept at once.
+REST_BUCKETS = 4096
 
 
 @dataclass
@@ -38,8 +41,9 @@ class TerrariumContext:
     version: str = "0"
     #: Records an accepted perturbation for audit (a Jupyter Event); set by the app.
     audit: Callable[[dict[str, Any]], None] = field(default=lambda record: None)
-    #: Token buckets for REST perturbations, one per user (one for all holders of the token).
-    rest_buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    #: Token buckets for REST perturbations, one per user (one for all holders of the token),
+    #: the least recently used let go past ``REST_BUCKETS`` users.
+    rest_buckets: OrderedDict[str, TokenBucket] = field(default_factory=OrderedDict)
     #: Where agents this process does not own are found (other replicas); local by default.
     bus: EventBus | None = None
     #: Pings every observe socket from one timer (jupyter_server's ping settings).
@@ -64,9 +68,16 @@ class TerrariumContext:
         return TokenBucket(self.perturb_rate_limit)
 
     def rest_bucket(self, user: str) -> TokenBucket:
-        bucket = self.rest_buckets.get(user)
+        """The user's bucket. Past ``REST_BUCKETS`` users the least recent one goes: a
+        user idle that long has most likely refilled, and a new bucket starts full."""
+        buckets = self.rest_buckets
+        bucket = buckets.get(user)
         if bucket is None:
-            bucket = self.rest_buckets[user] = self.bucket()
+            bucket = buckets[user] = self.bucket()
+            if len(buckets) > REST_BUCKETS:
+                buckets.popitem(last=False)
+        else:
+            buckets.move_to_end(user)
         return bucket
 
 
