@@ -33,6 +33,11 @@ _ERROR_PROPERTIES: dict[str, JSONSchema] = {
     "message": {"type": "string"},
 }
 
+EPOCH: JSONSchema = {
+    "type": "string",
+    "description": "names the agent's numbering of seqs: new whenever seqs start afresh",
+}
+
 #: The protocol's fixed shapes (section 1 and 4), referenced by the routes below.
 COMPONENTS: dict[str, JSONSchema] = {
     "Error": _object(["error", "message"], **_ERROR_PROPERTIES),
@@ -71,6 +76,7 @@ COMPONENTS: dict[str, JSONSchema] = {
             "queue_depth",
             "pending_semaphores",
             "commands",
+            "epoch",
         ],
         id={"type": "string"},
         genus={"type": ["string", "null"]},
@@ -87,6 +93,7 @@ COMPONENTS: dict[str, JSONSchema] = {
         queue_depth={"type": "integer", "minimum": 0},
         pending_semaphores={"type": "integer", "minimum": 0},
         commands={"type": "array", "items": {"type": "string"}},
+        epoch=EPOCH,
         owner={
             "type": "string",
             "description": "Distributed mode only (TerrariumApp.redis_url): the replica "
@@ -268,13 +275,30 @@ def _fixed_routes(builder: _Builder) -> None:
         "agentEvents",
         "Kept history after a seq",
         _json(
-            _object(["events", "gap"], events={"type": "array", "items": _ref("Event")}, gap=gap),
-            "events, and the range no longer kept (or null)",
+            _object(
+                ["events", "gap", "epoch"],
+                events={"type": "array", "items": _ref("Event")},
+                gap=gap,
+                epoch=EPOCH,
+                reset={
+                    "const": True,
+                    "description": "present when 'since' was of another epoch: the events "
+                    "start from the beginning of what is kept",
+                },
+            ),
+            "events, the range no longer kept (or null), and their epoch",
         ),
         parameters=[
             AGENT_ID,
             _query("since", "events with a seq above this", 0, MAX_SEQ),
             _query("limit", "at most this many events", 1, MAX_LIMIT),
+            {
+                "name": "epoch",
+                "in": "query",
+                "required": False,
+                "description": "the epoch 'since' belongs to; another one starts over",
+                "schema": {"type": "string"},
+            },
         ],
         responses={"400": _error("bad since or limit"), **agent_missing},
     )

@@ -58,7 +58,9 @@ class RemoteAgent(Protocol):
         """A local mirror fed from the owner's stream, for observers on this replica."""
         ...
 
-    async def replay(self, since: int | None, limit: int | None) -> Replay: ...
+    async def replay(
+        self, since: int | None, limit: int | None, epoch: str | None = None
+    ) -> Replay: ...
 
     def perturb(
         self, data: Any, *, priority: int, timeout: float | None, by: str | None

@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     observe.add_argument("agent", help="the agent's id")
     observe.add_argument("--since", type=int, help="replay kept events after this seq")
+    observe.add_argument(
+        "--epoch",
+        help="the epoch --since belongs to (from an earlier hello); another one starts over",
+    )
     observe.add_argument("--json", action="store_true", help="print every frame as raw JSON")
 
     perturb = commands.add_parser(
@@ -354,7 +358,7 @@ def event_line(frame: Mapping[str, Any]) -> str:
 
 
 async def _observe(client: TerrariumClient, args: argparse.Namespace) -> int:
-    async with contextlib.aclosing(client.observe(args.agent, args.since)) as frames:
+    async with contextlib.aclosing(client.observe(args.agent, args.since, args.epoch)) as frames:
         return await _print_frames(frames, args)
 
 
@@ -365,9 +369,16 @@ async def _print_frames(frames: AsyncIterator[Any], args: argparse.Namespace) ->
             _out(_compact(frame))
         elif kind == "hello":
             snapshot = frame.get("snapshot", {})
+            if frame.get("reset"):
+                _out(
+                    f"# ---- the stream started over (epoch {frame.get('epoch')}): "
+                    "seqs below restart from its kept history ----",
+                    sys.stderr,
+                )
             _out(
                 f"# observing {frame.get('agent_id')}: {snapshot.get('state')}, "
-                f"seq {frame.get('seq')}, {snapshot.get('observers')} observer(s)",
+                f"seq {frame.get('seq')}, epoch {frame.get('epoch')}, "
+                f"{snapshot.get('observers')} observer(s)",
                 sys.stderr,
             )
         elif kind == "gap":

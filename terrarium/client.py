@@ -308,14 +308,20 @@ class TerrariumClient:
         except (OSError, TimeoutError) as error:
             raise Unreachable(f"cannot reach {self.server.url}: {error}") from None
 
-    async def observe(self, agent_id: str, since: int | None = None) -> AsyncGenerator[Any, None]:
+    async def observe(
+        self, agent_id: str, since: int | None = None, epoch: str | None = None
+    ) -> AsyncGenerator[Any, None]:
         """Every frame of the Reflection, parsed: ``hello`` first, then events and ``gap``s.
 
-        Nothing is skipped: ``hello`` carries the snapshot and the newest seq,
-        and a ``gap`` says which seqs were missed (PROTOCOL.md section 2). Tell
-        them apart from events by ``type``. Ends when the agent is removed.
+        Nothing is skipped: ``hello`` carries the snapshot, the newest seq and
+        the stream's ``epoch``, and a ``gap`` says which seqs were missed
+        (PROTOCOL.md section 2). Tell them apart from events by ``type``. To
+        resume, pass the last seq seen and the epoch of the hello it came
+        after: if the stream has started over since, the hello says
+        ``"reset": true`` and the kept history follows from its start. Ends
+        when the agent is removed.
         """
-        socket = await self.open_socket("observe", agent_id, since=since)
+        socket = await self.open_socket("observe", agent_id, since=since, epoch=epoch)
         async with socket:
             async for message in socket:
                 yield json.loads(message)

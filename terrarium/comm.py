@@ -7,7 +7,7 @@ observe socket's own, so the JavaScript folds them with the same code.
 
 Widget -> kernel::
 
-    {"type": "subscribe", "since": N | null}
+    {"type": "subscribe", "since": N | null, "epoch": E | null}   # E: since's numbering
     {"type": "perturb", "id": CID, "data": any, "priority": int?, "timeout": float?,
      "agent_id": str?}                          # agent_id only for widgets of every agent
     {"type": "resolve", "id": CID, "agent_id": str, "token_id": str, "human_input": any}
@@ -174,11 +174,12 @@ class WidgetLink:
         since = message.get("since")
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             since = None
+        epoch = message.get("epoch")
         self._subscribed = True
         for agent_id in list(self._observers):
             self._detach(agent_id)
         self._watch()
-        self._sync(since, report_missing=True)
+        self._sync(since, epoch if isinstance(epoch, str) else None, report_missing=True)
 
     def _watch(self) -> None:
         local = self._local()
@@ -191,9 +192,9 @@ class WidgetLink:
 
     def _changed(self) -> None:
         if self._subscribed and not self.closed:
-            self._sync(None, report_missing=False)
+            self._sync(None, None, report_missing=False)
 
-    def _sync(self, since: int | None, *, report_missing: bool) -> None:
+    def _sync(self, since: int | None, epoch: str | None, *, report_missing: bool) -> None:
         """Observe exactly the agents this widget shows (new ones from their first kept event)."""
         targets = {agent.id: agent for agent in self._targets()}
         for agent_id, (agent, _) in list(self._observers.items()):
@@ -209,7 +210,10 @@ class WidgetLink:
             if agent_id not in self._observers:
                 observer = CommObserver(self, agent_id)
                 self._observers[agent_id] = (agent, observer)
-                agent.mirror.attach(observer, since if self.agent_id is not None else None)
+                if self.agent_id is not None:
+                    agent.mirror.attach(observer, since, epoch)
+                else:
+                    agent.mirror.attach(observer)
 
     def _detach(self, agent_id: str) -> None:
         entry = self._observers.pop(agent_id, None)

@@ -11,6 +11,11 @@ The ring keeps each event once, as its frame (the payload is read back out of
 it for ``replay``), and is bounded by bytes as well as by count: past
 ``max_bytes`` the oldest frames are let go, as if they had rolled off.
 
+Each numbering has an ``epoch``, an opaque name made when the seqs start
+afresh (a new process without the backplane); a client that resumes with
+another epoch's seq is told the stream started over (``reset``) and gets the
+kept history from its start, since its seq means nothing here.
+
 A mirror can also be fed from elsewhere: ``ingest`` takes events that another
 process already numbered and serialised (a follower of a remote agent, or an
 owner reloading its history after a restart) and keeps the same seqs. A seq
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +46,11 @@ MAX_BYTES = 64 * 1024 * 1024
 
 #: Called with each reflected event's seq and payload, for a backplane to carry it elsewhere.
 Tap = Callable[[int, bytes], None]
+
+
+def new_epoch() -> str:
+    """A fresh name for a numbering that starts at 1 (opaque to clients)."""
+    return secrets.token_hex(8)
 
 
 class Observer(Protocol):
@@ -102,10 +113,16 @@ class _Cursor:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """Kept payloads after a seq, and the range that was asked for but is gone."""
+    """Kept payloads after a seq, and the range that was asked for but is gone.
+
+    ``reset``: the seq asked after was another epoch's, so this starts from
+    the beginning of what is kept instead.
+    """
 
     payloads: list[bytes]
     gap: tuple[int, int] | None
+    epoch: str = ""
+    reset: bool = False
 
 
 class HolographicBuffer:
@@ -129,6 +146,7 @@ class HolographicBuffer:
         slow_observer_policy: SlowObserverPolicy = "gap",
         max_bytes: int = MAX_BYTES,
         framing: Framing = PLAIN,
+        epoch: str | None = None,
         snapshot: Callable[[], dict[str, Any]] | None = None,
         on_observers_changed: Callable[[int], None] | None = None,
         tap: Tap | None = None,
@@ -140,6 +158,8 @@ class HolographicBuffer:
         self.observer_queue_size = observer_queue_size
         self.slow_observer_policy: SlowObserverPolicy = slow_observer_policy
         self.max_bytes = max_bytes
+        #: The name of this numbering; a backplane sets the one its stream already has.
+        self.epoch = epoch or new_epoch()
         self._capacity = max(history_size, observer_queue_size)
         self._frames: list[bytes] = [b""] * self._capacity
         #: Bytes of the frames in the ring.
@@ -258,12 +278,23 @@ class HolographicBuffer:
     def _first_kept(self, keep: int) -> int:
         return max(self._oldest, self._last_seq - keep + 1)
 
-    def replay(self, since: int | None, limit: int | None = None) -> Replay:
+    def resumes(self, since: int | None, epoch: str | None) -> tuple[int | None, bool]:
+        """Where to resume a client from: its ``since``, or 0 with ``reset`` when the
+        seq it holds is another epoch's (no epoch given: taken as this one's)."""
+        if epoch is not None and epoch != self.epoch:
+            return 0, True
+        return since, False
+
+    def replay(
+        self, since: int | None, limit: int | None = None, epoch: str | None = None
+    ) -> Replay:
         """History after ``since`` (all kept history when None), oldest first.
 
         ``gap`` is the range asked for but no longer kept or, failing that, the
-        first hole the source left inside the range.
+        first hole the source left inside the range. A ``since`` of another
+        ``epoch`` replays from the start, with ``reset``.
         """
+        since, reset = self.resumes(since, epoch)
         first = self._first_kept(self.history_size)
         start, gap = self._start_after(since, first)
         stop = self._last_seq if limit is None else min(self._last_seq, start + limit - 1)
@@ -280,7 +311,7 @@ class HolographicBuffer:
                     ),
                     None,
                 )
-        return Replay(payloads, gap)
+        return Replay(payloads, gap, self.epoch, reset)
 
     def _start_after(self, since: int | None, first: int) -> tuple[int, tuple[int, int] | None]:
         if since is None:
@@ -292,24 +323,32 @@ class HolographicBuffer:
 
     # -- the observers' side ----------------------------------------------------
 
-    def attach(self, observer: Observer, since: int | None = None) -> None:
+    def attach(
+        self, observer: Observer, since: int | None = None, epoch: str | None = None
+    ) -> None:
         """Register, then send hello, any gap and the history as one write.
 
         Registration and replay happen in one synchronous step, so no live
-        frame can slip between them out of order.
+        frame can slip between them out of order. A ``since`` of another
+        ``epoch`` is answered with ``"reset": true`` and the kept history from
+        its start.
         """
         if observer in self._cursors:
             raise ValueError("this observer is already attached")
         self._loop = asyncio.get_running_loop()
+        since, reset = self.resumes(since, epoch)
         last = self._last_seq
         self._cursors[observer] = _Cursor(observer, last + 1)
-        hello = {
+        hello: dict[str, Any] = {
             "type": "hello",
             "protocol": PROTOCOL_VERSION,
             "agent_id": self.agent_id,
             "seq": last,
+            "epoch": self.epoch,
             "snapshot": self._snapshot(),
         }
+        if reset:
+            hello["reset"] = True
         parts = [self._framer(to_json(hello).encode())]
         start, gap = self._start_after(since, self._first_kept(self.history_size))
         if gap is not None:

@@ -40,7 +40,7 @@ from terrarium.backplane.writer import StreamWriter
 from terrarium.bus import RemoteAgent, Routed
 from terrarium.errors import AgentUnavailable
 from terrarium.flux import FluxAgent
-from terrarium.mirror import HolographicBuffer, Replay
+from terrarium.mirror import HolographicBuffer, Replay, new_epoch
 from terrarium.purgatory import UnknownToken
 from terrarium.registry import AgentRegistry
 from terrarium.semaphore import SemaphoreToken
@@ -163,7 +163,7 @@ class RedisBus:
         self._router = Router(self._client, self.keys, self._me, trip=s.route_trip)
         self._followers = Followers(
             self._client,
-            self.keys.events,
+            self.keys,
             self._follower_mirror,
             history_size=self.registry.settings.history_size,
             linger=s.follower_linger,
@@ -250,9 +250,7 @@ class RedisBus:
             try:
                 other = await self.directory.claim(agent.id, self._record(agent))
                 if other is None:
-                    await load_history(
-                        self.client, stream, agent.mirror, self.registry.settings.history_size
-                    )
+                    await self._reload(agent)
                     break
             except CONNECTION_ERRORS as error:
                 log.warning("Terrarium: cannot claim %s yet: %s", agent.id, error)
@@ -277,6 +275,17 @@ class RedisBus:
         # List it as it is now (flowing), not as it was when claimed; the heartbeat keeps it so.
         with contextlib.suppress(*CONNECTION_ERRORS):
             await self.client.hset(self.keys.agents, agent.id, self._record(agent))
+
+    async def _reload(self, agent: FluxAgent) -> None:
+        """Carry on the agent's stream: its kept history and its epoch. A stream with
+        nothing kept starts afresh, in the mirror's own new epoch, which is recorded."""
+        mirror = agent.mirror
+        await load_history(
+            self.client, self.keys, agent.id, mirror, self.registry.settings.history_size
+        )
+        if mirror.last_seq == 0:
+            mirror.epoch = new_epoch()
+        await self.client.set(self.keys.epoch(agent.id), mirror.epoch)
 
     def release(self, agent_id: str) -> None:
         """The agent was unregistered: publish its last events, then drop its entry."""
@@ -385,18 +394,17 @@ class RedisBus:
         )
         return mirror
 
-    async def replay(self, agent_id: str, since: int | None, limit: int | None) -> Replay:
+    async def replay(
+        self, agent_id: str, since: int | None, limit: int | None, epoch: str | None = None
+    ) -> Replay:
         """Kept history of a remote agent: from its follower, or straight from the stream."""
         mirror = self.followers.mirror(agent_id)
         if mirror is None:
             mirror = self._follower_mirror(agent_id, lambda count: None)
             await load_history(
-                self.client,
-                self.keys.events(agent_id),
-                mirror,
-                self.registry.settings.history_size,
+                self.client, self.keys, agent_id, mirror, self.registry.settings.history_size
             )
-        return mirror.replay(since, limit)
+        return mirror.replay(since, limit, epoch)
 
 
 class _RemoteAgent:
@@ -430,8 +438,10 @@ class _RemoteAgent:
     async def mirror(self) -> HolographicBuffer:
         return await self._bus.followers.follow(self.id)
 
-    async def replay(self, since: int | None, limit: int | None) -> Replay:
-        return await self._bus.replay(self.id, since, limit)
+    async def replay(
+        self, since: int | None, limit: int | None, epoch: str | None = None
+    ) -> Replay:
+        return await self._bus.replay(self.id, since, limit, epoch)
 
     def _refuse_if_gone(self) -> None:
         if not self.available:

@@ -204,6 +204,7 @@ class AgentRegistry:
             "queue_depth": vitals.queue_depth,
             "pending_semaphores": len(pending),
             "commands": self.prism.visible_names(agent.genus),
+            "epoch": agent.mirror.epoch,
         }
 
     def statuses(self) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -107,3 +108,49 @@ def test_the_extension_is_enabled_on_install(tmp_path: Path) -> None:
     line = next(line for line in listing.splitlines() if "jupyter_extension" in line)
     assert "enabled" in line
     assert "jupyter_extension  OK" in listing
+
+
+async def test_a_client_resuming_across_a_restart_is_told_the_stream_started_over(
+    tmp_path: Path,
+) -> None:
+    """Without Redis a restarted server numbers from 1 again, and once the new stream
+    has passed the client's old seq, seqs alone cannot tell; the epoch does."""
+    client = AsyncHTTPClient()
+
+    async def perturb_echo(server: TerrariumProcess, times: int) -> None:
+        for index in range(times):
+            await client.fetch(
+                f"{server.url}/terrarium/api/agents/echo/perturb",
+                method="POST",
+                body=json.dumps({"data": index}),
+                headers={"Authorization": f"token {TOKEN}"},
+            )
+
+    async def hello(server: TerrariumProcess, query: str = "") -> dict[str, Any]:
+        ws = await websocket_connect(f"ws://{server.host}/terrarium/observe/echo{query}")
+        try:
+            return dict(json.loads(await asyncio.wait_for(ws.read_message(), 10) or "null"))
+        finally:
+            ws.close()
+
+    with TerrariumProcess(tmp_path) as first:
+        await first.healthy()
+        await perturb_echo(first, 2)
+        before = await hello(first)
+    with TerrariumProcess(tmp_path) as second:
+        await second.healthy()
+        await perturb_echo(second, 4)  # the new stream passes the old seq
+        after = await hello(second, f"?since={before['seq']}&epoch={before['epoch']}")
+        events = json.loads(
+            (
+                await client.fetch(
+                    f"{second.url}/terrarium/api/agents/echo/events"
+                    f"?since={before['seq']}&epoch={before['epoch']}"
+                )
+            ).body
+        )
+    assert after["seq"] > before["seq"]
+    assert after["epoch"] != before["epoch"]
+    assert after["reset"] is True
+    assert events["reset"] is True and events["epoch"] == after["epoch"]
+    assert events["events"][0]["seq"] == 1  # the new stream's kept history, from its start

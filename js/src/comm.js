@@ -8,7 +8,7 @@
 //   {"type": "agents", "agents": [STATUS]}     optional: which agents exist (Terrarium())
 //   {"type": "error", "code": C, "message": M} optional: e.g. "unknown_agent", "forbidden"
 // Widget -> kernel:
-//   {"type": "subscribe", "since": N | null}
+//   {"type": "subscribe", "since": N | null, "epoch": E | null}
 //   {"type": "perturb", "id": CID, "agent_id", "data": any, "priority": int}
 //   {"type": "resolve", "id": CID, "agent_id", "token_id", "human_input": any}
 //   {"type": "cancel", "id": CID, "agent_id", "token_id"}
@@ -72,6 +72,13 @@ export class CommStream {
     return tracker ? tracker.since : null;
   }
 
+  /** The numbering `since` belongs to, once a hello told it. */
+  get epoch() {
+    if (this.agentId === null) return null;
+    const tracker = this.trackers.get(this.agentId);
+    return tracker ? tracker.epoch : null;
+  }
+
   start() {
     this.model.on("msg:custom", this._handler);
     if (!this.subscribe) {
@@ -80,7 +87,7 @@ export class CommStream {
       return this;
     }
     this._setStatus(Status.WAITING, "waiting for the kernel");
-    this._send({ type: "subscribe", since: this.since });
+    this._send({ type: "subscribe", since: this.since, epoch: this.epoch });
     const set = this.env.setTimeout ?? globalThis.setTimeout;
     this.timer = set(() => {
       this.timer = null;

@@ -118,9 +118,17 @@ export function websocketUrl(baseUrl, path, location = globalThis.location) {
   return `${secure ? "wss" : "ws"}://${host}${base}${path}`;
 }
 
-/** The Reflection: `{base}terrarium/observe/{agent}?since=N` (no `since` on the first connect). */
-export function observeUrl(baseUrl, agentId, since = null, location = globalThis.location) {
-  const query = Number.isInteger(since) && since >= 0 ? queryString({ since }) : "";
+/**
+ * The Reflection: `{base}terrarium/observe/{agent}?since=N&epoch=E` (no `since` on the
+ * first connect; `epoch` names the numbering `since` belongs to, once a hello told it).
+ */
+export function observeUrl(baseUrl, agentId, since = null, location = globalThis.location, epoch = null) {
+  const params = {};
+  if (Number.isInteger(since) && since >= 0) {
+    params.since = since;
+    if (typeof epoch === "string" && epoch) params.epoch = epoch;
+  }
+  const query = Object.keys(params).length ? queryString(params) : "";
   return websocketUrl(baseUrl, `${OBSERVE_PATH}${encodeSegment(agentId)}${query}`, location);
 }
 
@@ -263,12 +271,14 @@ export async function diagnose(baseUrl, agentId, env = {}) {
  * Follows one agent's seqs across frames and reconnects (PROTOCOL.md section 2).
  *
  * `since` is the resume point for `?since=` (null before the first event, so
- * the first connect gets all kept history). Events at or below it are
- * duplicates; a jump past it is a gap, reported even without a `gap` frame.
+ * the first connect gets all kept history), and `epoch` the numbering it
+ * belongs to. Events at or below it are duplicates; a jump past it is a gap,
+ * reported even without a `gap` frame.
  */
 export class SeqTracker {
   constructor() {
     this.last = null;
+    this.epoch = null;
     this.received = 0;
     this.duplicates = 0;
     this.missed = 0;
@@ -279,17 +289,22 @@ export class SeqTracker {
   }
 
   /**
-   * A `hello` frame. Its seq is the newest seq at attach time; if it is below
-   * what we have seen, the agent's stream started over (a new agent under the
-   * same id, a restarted server): we follow the new numbering.
+   * A `hello` frame. The server says `reset: true` when the seq we resumed from
+   * belongs to another epoch (the agent's stream started over: a restarted
+   * server, a new agent under the same id); then the kept history of the new
+   * numbering follows from its start, and we follow it. A server without
+   * epochs is judged by its seq: newest below what we have seen.
    */
   hello(frame) {
     const seq = frame && Number.isInteger(frame.seq) ? frame.seq : null;
-    if (seq !== null && this.last !== null && seq < this.last) {
-      this.last = seq;
-      return { reset: true };
-    }
-    return { reset: false };
+    const epoch = frame && typeof frame.epoch === "string" ? frame.epoch : null;
+    const restarted = frame.reset === true || (epoch !== null && this.epoch !== null && epoch !== this.epoch);
+    const below = epoch === null && seq !== null && this.last !== null && seq < this.last;
+    if (epoch !== null) this.epoch = epoch;
+    // The new numbering's history follows from its start; without epochs, only what is newer.
+    if (restarted) this.last = null;
+    else if (below) this.last = seq;
+    return { reset: restarted || below };
   }
 
   /** A `gap` frame: those seqs will not come; move the resume point past them. */
@@ -415,7 +430,8 @@ export class ObserveStream {
   _connect() {
     if (this.closed) return;
     const WebSocketImpl = this.env.WebSocket ?? globalThis.WebSocket;
-    const url = observeUrl(this.baseUrl, this.agentId, this.tracker.since, this.env.location ?? globalThis.location);
+    const location = this.env.location ?? globalThis.location;
+    const url = observeUrl(this.baseUrl, this.agentId, this.tracker.since, location, this.tracker.epoch);
     if (this.status !== Status.RECONNECTING) this._setStatus(Status.CONNECTING, "");
     this.helloSeen = false;
     let socket;

@@ -119,7 +119,8 @@ export function applyFrame(record, frame, now = Date.now()) {
   if (frame.type === "hello") {
     if (frame.snapshot) applyStatus(record, frame.snapshot);
     if (Number.isInteger(frame.seq)) record.seq = frame.reset ? frame.seq : Math.max(record.seq, frame.seq);
-    if (frame.reset) pushLog(record, frame, "the agent's stream started over");
+    // A separator in the log: seqs below it are the new stream's, from its kept history.
+    if (frame.reset) pushLog(record, { type: "reset" }, "the agent's stream started over: new numbering below");
     return effect;
   }
   if (frame.type === "gap") {

@@ -50,6 +50,9 @@ describe("base URL and routes", () => {
   });
 
   test("a since that is not a whole number is left out", () => {
+    assert.equal(observeUrl("/", "echo", 7, http, "ab12"), "ws://localhost:8888/terrarium/observe/echo?since=7&epoch=ab12");
+    // An epoch says which numbering `since` is in: without a since it is not sent.
+    assert.equal(observeUrl("/", "echo", null, http, "ab12"), "ws://localhost:8888/terrarium/observe/echo");
     assert.equal(observeUrl("/", "echo", -1, http), "ws://localhost:8888/terrarium/observe/echo");
     assert.equal(observeUrl("/", "echo", 1.5, http), "ws://localhost:8888/terrarium/observe/echo");
   });

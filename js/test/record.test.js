@@ -21,6 +21,16 @@ describe("agent record", () => {
     assert.equal(record.events, 0);
   });
 
+  test("a hello that says the stream started over leaves a separator in the log", () => {
+    const record = createRecord("echo");
+    applyFrame(record, { type: "hello", seq: 0, epoch: "a", agent_id: "echo", snapshot: {} });
+    applyFrame(record, { seq: 1, type: "result", data: { output: 1 } });
+    applyFrame(record, { type: "hello", seq: 3, epoch: "b", reset: true, agent_id: "echo", snapshot: {} });
+    applyFrame(record, { seq: 1, type: "state", data: { state: "flowing" } });
+    assert.deepEqual(record.log.map((l) => l.type), ["result", "reset", "state"]);
+    assert.match(record.log[1].text, /started over/);
+  });
+
   test("events count, metabolism samples, errors flash, semaphores come and go", () => {
     const record = createRecord("a");
     applyFrame(record, { seq: 1, type: "metabolism", data: { state: "flowing", pressure: 60, flow: 4, temperature: 0.2, turbulence: 0, queue_depth: 1, observers: 1 } });

@@ -75,6 +75,26 @@ describe("SeqTracker", () => {
     assert.deepEqual(tracker.accept(event(3)), { fresh: true, gap: null });
   });
 
+  test("a hello that says reset starts the tracker over, and remembers the new epoch", () => {
+    const tracker = new SeqTracker();
+    tracker.hello({ type: "hello", seq: 0, epoch: "old" });
+    for (const seq of [1, 2, 3, 4, 5, 6]) tracker.accept(event(seq));
+    assert.equal(tracker.epoch, "old");
+    // The new numbering has passed the old seq already: only the epoch tells.
+    assert.deepEqual(tracker.hello({ type: "hello", seq: 40, epoch: "new", reset: true }), { reset: true });
+    assert.equal(tracker.epoch, "new");
+    assert.equal(tracker.since, null);
+    assert.deepEqual(tracker.accept(event(1)), { fresh: true, gap: null });
+  });
+
+  test("the same epoch is no reset, whatever its seq", () => {
+    const tracker = new SeqTracker();
+    tracker.hello({ type: "hello", seq: 0, epoch: "e" });
+    tracker.accept(event(1));
+    assert.deepEqual(tracker.hello({ type: "hello", seq: 9, epoch: "e" }), { reset: false });
+    assert.equal(tracker.since, 1);
+  });
+
   test("a hello at or above what we saw changes nothing", () => {
     const tracker = new SeqTracker();
     tracker.accept(event(1));

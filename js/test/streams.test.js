@@ -117,6 +117,30 @@ describe("ObserveStream", () => {
     assert.equal(stream.since, 9);
   });
 
+  test("resumes with the epoch it was told, and follows a stream that started over", async () => {
+    const w = world();
+    const { stream, frames } = observe(w);
+    const first = w.sockets[0];
+    first.frame({ type: "hello", seq: 0, epoch: "e1", agent_id: "echo", snapshot: {} });
+    first.frame({ seq: 1, type: "result", agent_id: "echo", data: {} });
+    first.frame({ seq: 2, type: "result", agent_id: "echo", data: {} });
+    first.drop(1006);
+    await settle();
+    await w.runTimers();
+    const second = w.sockets[1];
+    assert.equal(second.url, "ws://h:1/a%40b/terrarium/observe/echo?since=2&epoch=e1");
+    // A restarted server: another epoch, its history from the start.
+    second.frame({ type: "hello", seq: 3, epoch: "e2", reset: true, agent_id: "echo", snapshot: {} });
+    second.frame({ seq: 1, type: "state", agent_id: "echo", data: {} });
+    second.frame({ seq: 2, type: "result", agent_id: "echo", data: {} });
+    second.frame({ seq: 3, type: "result", agent_id: "echo", data: {} });
+    assert.deepEqual(
+      frames.map((f) => `${f.type} ${f.seq}${f.reset ? " reset" : ""}`),
+      ["hello 0", "result 1", "result 2", "hello 3 reset", "state 1", "result 2", "result 3"],
+    );
+    assert.equal(stream.since, 3);
+  });
+
   test("says 'extension missing' when the page has no marker", () => {
     const w = world();
     const { stream } = observe(w, { config: { baseUrl: "/" } });
@@ -205,7 +229,7 @@ describe("CommStream", () => {
     const model = fakeModel();
     const frames = [];
     const stream = new CommStream({ model, agentId: "echo", env: w.env, onFrame: (f) => frames.push(f) }).start();
-    assert.deepEqual(model.sent, [{ type: "subscribe", since: null }]);
+    assert.deepEqual(model.sent, [{ type: "subscribe", since: null, epoch: null }]);
     assert.equal(stream.status, Status.WAITING);
     model.emit({ type: "frame", frame: { type: "hello", seq: 1, agent_id: "echo", snapshot: {} } });
     model.emit({ type: "frame", frame: { seq: 1, type: "result", agent_id: "echo", data: {} } });

@@ -72,7 +72,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         stream = stream_of(self)
         tune_observer_socket(stream)
         observer.connect(stream)
-        observer.mirror.attach(observer, self.since())
+        observer.mirror.attach(observer, self.since(), self.get_query_argument("epoch", None))
         self.context.keepalive.add(self)
 
     def on_message(self, message: str | bytes) -> None:

@@ -14,6 +14,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 
 from jupyter_extension.handlers.base import MAX_LIMIT, ApiError, TerrariumAPIHandler
 from terrarium.errors import BadRequest, PerturbationError, RateLimited
+from terrarium.events import to_json
 from terrarium.flux import Ejected, FluxAgent
 from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
 
@@ -55,13 +56,17 @@ class EventsHandler(TerrariumAPIHandler):
         agent = await self.locate(agent_id)
         since = self.since()
         limit = self.query_integer("limit", 1, MAX_LIMIT)
+        epoch = self.get_query_argument("epoch", None, strip=False)
         if isinstance(agent, FluxAgent):
-            replay = agent.mirror.replay(since, limit)
+            replay = agent.mirror.replay(since, limit, epoch)
         else:
-            replay = await agent.replay(since, limit)
+            replay = await agent.replay(since, limit, epoch)
         gap = b"null" if replay.gap is None else b'{"from":%d,"to":%d}' % replay.gap
+        tail = b',"epoch":' + to_json(replay.epoch).encode()
+        if replay.reset:
+            tail += b',"reset":true'
         self.set_header("Content-Type", "application/json")
-        self.finish(b'{"events":[' + b",".join(replay.payloads) + b'],"gap":' + gap + b"}")
+        self.finish(b'{"events":[' + b",".join(replay.payloads) + b'],"gap":' + gap + tail + b"}")
 
 
 class PerturbRestHandler(TerrariumAPIHandler):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from terrarium.backplane.keys import Keys
 from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff, cancel_and_wait
 from terrarium.backplane.streams import START, read_after, tail
 from terrarium.mirror import HolographicBuffer
@@ -27,11 +28,17 @@ log = logging.getLogger(__name__)
 MirrorFactory = Callable[[str, Callable[[int], None]], HolographicBuffer]
 
 
-async def load_history(client: Redis, stream: str, mirror: HolographicBuffer, count: int) -> str:
-    """Ingest the stream's newest ``count`` events; returns the id to read on from."""
-    events = await tail(client, stream, count)
+async def load_history(
+    client: Redis, keys: Keys, agent_id: str, mirror: HolographicBuffer, count: int
+) -> str:
+    """Ingest the stream's newest ``count`` events and take on the stream's epoch, so
+    seqs mean the same here as on the owner; returns the stream id to read on from."""
+    events = await tail(client, keys.events(agent_id), count)
     for event in events:
         mirror.ingest(event.seq, event.payload)
+    epoch = await client.get(keys.epoch(agent_id))
+    if epoch is not None:
+        mirror.epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
     return events[-1].id if events else START
 
 
@@ -51,7 +58,7 @@ class Followers:
     def __init__(
         self,
         client: Redis,
-        stream_of: Callable[[str], str],
+        keys: Keys,
         make_mirror: MirrorFactory,
         *,
         history_size: int,
@@ -60,7 +67,7 @@ class Followers:
         batch: int = 1000,
     ) -> None:
         self._client = client
-        self._stream_of = stream_of
+        self._keys = keys
         self._make_mirror = make_mirror
         self._history_size = history_size
         self._linger = linger
@@ -98,10 +105,9 @@ class Followers:
         return follower.mirror
 
     async def _open(self, agent_id: str) -> Follower:
-        stream = self._stream_of(agent_id)
         mirror = self._make_mirror(agent_id, lambda count: self._observers_changed(agent_id, count))
-        after = await load_history(self._client, stream, mirror, self._history_size)
-        follower = Follower(agent_id, stream, mirror, after)
+        after = await load_history(self._client, self._keys, agent_id, mirror, self._history_size)
+        follower = Follower(agent_id, self._keys.events(agent_id), mirror, after)
         follower.task = asyncio.get_running_loop().create_task(
             self._read(follower), name=f"terrarium-follow-{agent_id}"
         )

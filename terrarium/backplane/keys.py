@@ -30,6 +30,10 @@ class Keys:
         """Stream of the agent's mirror events: ``{seq, payload}`` per entry."""
         return f"{self.namespace}:agent:{agent_id}:events"
 
+    def epoch(self, agent_id: str) -> str:
+        """String: the epoch of the agent's event stream (the owner sets it, everyone reads it)."""
+        return f"{self.namespace}:agent:{agent_id}:epoch"
+
     def commands(self, agent_id: str) -> str:
         """Stream of commands for the agent's owner (perturb, resolve, cancel)."""
         return f"{self.namespace}:agent:{agent_id}:commands"

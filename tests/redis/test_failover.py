@@ -85,6 +85,7 @@ async def test_a_killed_owner_shows_unavailable_then_comes_back(pair: Pair) -> N
 
     # b learns a's agents from the directory, which a fills once it has claimed them.
     await eventually(listed, "a's echo listed as available on b")
+    epoch = (await echo_on_b())["epoch"]
     beam = await b.beam("echo")
     kill(pair.a)
 
@@ -110,4 +111,10 @@ async def test_a_killed_owner_shows_unavailable_then_comes_back(pair: Pair) -> N
     await eventually(back, "the agents available again under their new owner")
     reply = await b.post("api", "agents", "echo", "perturb", body={"data": "again"})
     assert reply.code == 200 and reply.body["output"] == "again"
+    # The new owner carried the stream on from Redis: the same numbering, the same epoch.
+    assert (await echo_on_b())["epoch"] == epoch
+    a2 = pair.gateway(pair.a)
+    _, hello = await a2.observe_hello("echo", since=1, epoch=epoch)
+    assert hello["epoch"] == epoch and "reset" not in hello
+    a2.close_all()
     b.close_all()

@@ -178,19 +178,35 @@ async def test_events_route_on_b_reads_the_stream(shared_pair: Pair) -> None:
     ]
 
 
+async def test_every_replica_names_an_agents_stream_by_the_same_epoch(shared_pair: Pair) -> None:
+    a, b = shared_pair.gateway(shared_pair.a), shared_pair.gateway(shared_pair.b)
+    _, on_a = await a.observe_hello("heartbeat")
+    _, on_b = await b.observe_hello("heartbeat")
+    events = await b.get("api", "agents", "heartbeat", "events", limit=1)
+    status = (await listing(shared_pair, "b"))["heartbeat"]
+    assert on_a["epoch"] == on_b["epoch"] == events.body["epoch"] == status["epoch"]
+    # Resuming on the other replica with that epoch is no reset.
+    _, hello = await a.observe_hello("heartbeat", since=on_b["seq"], epoch=on_b["epoch"])
+    assert "reset" not in hello
+    a.close_all()
+    b.close_all()
+
+
 async def test_observers_of_b_resume_with_since_after_b_restarts(shared_pair: Pair) -> None:
     """Last in this module: it restarts replica b (same port, new process)."""
     b = shared_pair.gateway(shared_pair.b)
     ws, hello = await b.observe_hello("heartbeat")
     frames = await until(ws, lambda f: f.get("seq", 0) > hello["seq"])
     last = seqs_of(frames)[-1]
+    epoch = hello["epoch"]
     b.close_all()
 
     shared_pair.restart_b()
     b = shared_pair.gateway(shared_pair.b)
     try:
-        ws, hello = await b.observe_hello("heartbeat", since=last)
+        ws, hello = await b.observe_hello("heartbeat", since=last, epoch=epoch)
         assert hello["seq"] > last  # heartbeat kept beating on a while b was away
+        assert hello["epoch"] == epoch and "reset" not in hello
         frames = await until(ws, lambda f: f.get("seq", 0) > hello["seq"])
         assert not [f for f in frames if f.get("type") == "gap"]
         assert_contiguous(seqs_of(frames), first=last + 1)

@@ -43,6 +43,7 @@ STATUS_KEYS = {
     "queue_depth",
     "pending_semaphores",
     "commands",
+    "epoch",
 }
 
 Frame = dict[str, Any]

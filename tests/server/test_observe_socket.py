@@ -50,7 +50,8 @@ async def test_first_frame_is_hello_with_newest_seq_and_snapshot(
 
     _, hello = await gateway.observe_hello("echo")
 
-    assert set(hello) == {"type", "protocol", "agent_id", "seq", "snapshot"}
+    assert set(hello) == {"type", "protocol", "agent_id", "seq", "epoch", "snapshot"}
+    assert hello["epoch"] == registry.get("echo").mirror.epoch == hello["snapshot"]["epoch"]
     assert hello["protocol"] == 1
     assert hello["agent_id"] == "echo"
     assert hello["seq"] == last
@@ -341,3 +342,24 @@ async def test_a_collapsed_agent_is_described_by_its_snapshot_and_ghost(gateway:
         "perturbation_id": None,
     }
     assert events[2]["data"] == {"state": "collapsed", "previous": "flowing"}
+
+
+@pytest.mark.terrarium(history_size=5)
+async def test_a_since_of_another_epoch_gets_an_explicit_reset_and_the_kept_history(
+    gateway: Gateway, registry: AgentRegistry
+) -> None:
+    """A client resuming after a restart cannot tell by seqs alone once the new stream
+    has passed its old seq; the epoch tells, and the server says so."""
+    await perturb_echo(gateway, 5)  # seqs 1..11; 7..11 are kept
+    epoch = registry.get("echo").mirror.epoch
+
+    same, hello = await gateway.observe_hello("echo", since=9, epoch=epoch)
+    assert "reset" not in hello
+    assert seqs_of(await replay_of(same)) == [10, 11]
+
+    other, hello = await gateway.observe_hello("echo", since=9, epoch="an-epoch-gone-by")
+    assert hello["reset"] is True
+    assert hello["epoch"] == epoch
+    replay = await replay_of(other)
+    assert replay[0] == {"type": "gap", "from": 1, "to": 6}
+    assert seqs_of(replay) == [7, 8, 9, 10, 11]

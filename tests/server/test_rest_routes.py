@@ -87,15 +87,35 @@ async def test_events_returns_kept_history_and_the_gap_before_it(gateway: Gatewa
     nothing_new = await gateway.get("api", "agents", "echo", "events", since=11)
 
     assert everything.code == 200
-    assert set(everything.body) == {"events", "gap"}
+    assert set(everything.body) == {"events", "gap", "epoch"}
     assert everything.body["gap"] == {"from": 1, "to": 6}
+    epoch = everything.body["epoch"]
     assert [event["seq"] for event in everything.body["events"]] == [7, 8, 9, 10, 11]
     for event in everything.body["events"]:
         assert_event_shape(event, "echo")
-    assert kept.body == {"events": everything.body["events"], "gap": None}
-    assert window.body == {"events": everything.body["events"][2:4], "gap": None}
-    assert first.body == {"events": everything.body["events"][:1], "gap": None}
-    assert nothing_new.body == {"events": [], "gap": None}
+    assert kept.body == {"events": everything.body["events"], "gap": None, "epoch": epoch}
+    assert window.body == {"events": everything.body["events"][2:4], "gap": None, "epoch": epoch}
+    assert first.body == {"events": everything.body["events"][:1], "gap": None, "epoch": epoch}
+    assert nothing_new.body == {"events": [], "gap": None, "epoch": epoch}
+
+
+@pytest.mark.terrarium(history_size=5)
+async def test_events_since_another_epoch_start_over_from_what_is_kept(
+    gateway: Gateway, registry: AgentRegistry
+) -> None:
+    for index in range(5):
+        await perturb(gateway, "echo", data=index)  # seqs 1..11; 7..11 are kept
+    epoch = registry.get("echo").mirror.epoch
+
+    same = await gateway.get("api", "agents", "echo", "events", since=9, epoch=epoch)
+    other = await gateway.get("api", "agents", "echo", "events", since=9, epoch="gone")
+
+    assert [event["seq"] for event in same.body["events"]] == [10, 11]
+    assert "reset" not in same.body
+    assert other.body["reset"] is True
+    assert other.body["epoch"] == epoch
+    assert other.body["gap"] == {"from": 1, "to": 6}
+    assert [event["seq"] for event in other.body["events"]] == [7, 8, 9, 10, 11]
 
 
 async def test_events_are_the_same_json_the_observers_received(gateway: Gateway) -> None:
@@ -105,7 +125,7 @@ async def test_events_are_the_same_json_the_observers_received(gateway: Gateway)
 
     reply = await gateway.get("api", "agents", "echo", "events", since=0)
 
-    assert reply.body == {"events": live, "gap": None}
+    assert reply.body == {"events": live, "gap": None, "epoch": reply.body["epoch"]}
 
 
 @pytest.mark.parametrize(

@@ -231,6 +231,7 @@ async def test_hello_frame_fields() -> None:
         "protocol": PROTOCOL_VERSION,
         "agent_id": "agent-h",
         "seq": 2,
+        "epoch": mirror.epoch,
         "snapshot": {"n": 1},
     }
     assert PROTOCOL_VERSION == 1
@@ -243,7 +244,14 @@ async def test_hello_without_snapshot_callable_has_an_empty_snapshot() -> None:
     observer = RecordingObserver()
     mirror.attach(observer)
     assert observer.frames() == [
-        {"type": "hello", "protocol": 1, "agent_id": "m", "seq": 0, "snapshot": {}}
+        {
+            "type": "hello",
+            "protocol": 1,
+            "agent_id": "m",
+            "seq": 0,
+            "epoch": mirror.epoch,
+            "snapshot": {},
+        }
     ]
 
 
@@ -345,6 +353,47 @@ async def test_history_size_zero_keeps_nothing_to_replay() -> None:
     await run_loop()
     assert quiet.seqs() == [4]
     assert resuming.seqs() == [4]
+
+
+# -- epochs ----------------------------------------------------------------------------
+
+
+def test_each_mirror_numbers_in_an_epoch_of_its_own() -> None:
+    first, second = HolographicBuffer("m"), HolographicBuffer("m")
+    assert first.epoch and second.epoch and first.epoch != second.epoch
+    assert HolographicBuffer("m", epoch="kept").epoch == "kept"
+
+
+async def test_a_since_of_another_epoch_is_a_reset_with_history_from_the_start() -> None:
+    mirror = HolographicBuffer("m", history_size=4)
+    reflect_many(mirror, 10)
+    resuming = RecordingObserver()
+    mirror.attach(resuming, since=3, epoch="an-older-epoch")
+    hello, *rest = resuming.frames()
+    assert hello["reset"] is True and hello["epoch"] == mirror.epoch
+    # From the start of what is kept, saying what is no longer kept.
+    assert rest[0] == {"type": "gap", "from": 1, "to": 6}
+    assert [event["seq"] for event in rest[1:]] == [7, 8, 9, 10]
+
+
+async def test_a_since_of_this_epoch_or_of_none_resumes_as_asked() -> None:
+    mirror = HolographicBuffer("m", history_size=4)
+    reflect_many(mirror, 10)
+    for epoch in (mirror.epoch, None):
+        resuming = RecordingObserver()
+        mirror.attach(resuming, since=8, epoch=epoch)
+        assert "reset" not in resuming.frames()[0]
+        assert resuming.seqs() == [9, 10]
+
+
+def test_replay_of_another_epoch_starts_over_too() -> None:
+    mirror = HolographicBuffer("m", history_size=4)
+    reflect_many(mirror, 6)
+    same = mirror.replay(5, epoch=mirror.epoch)
+    assert (same.reset, same.epoch, len(same.payloads)) == (False, mirror.epoch, 1)
+    other = mirror.replay(5, epoch="other")
+    assert other.reset and other.gap == (1, 2)
+    assert [strict_loads(p)["seq"] for p in other.payloads] == [3, 4, 5, 6]
 
 
 # -- what the ring costs ------------------------------------------------------------------

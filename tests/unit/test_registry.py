@@ -29,6 +29,7 @@ STATUS_KEYS = {
     "queue_depth",
     "pending_semaphores",
     "commands",
+    "epoch",
 }
 METABOLISM_KEYS = {
     "state",
