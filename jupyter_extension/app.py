@@ -183,8 +183,15 @@ class TerrariumApp(ExtensionApp):
 
     redis_stream_length = Int(
         10_000,
-        help="""Entries kept per agent event stream (XADD MAXLEN ~): how far back a
-        replica can replay, and how many events an owner holds while Redis is away.""",
+        help="""Events kept per agent in Redis (its event stream is trimmed to the newest
+        entries within this many events, and within redis_stream_bytes), and the most
+        an owner buffers per agent while Redis is away.""",
+    ).tag(config=True)
+
+    redis_stream_bytes = Int(
+        64 * 1024 * 1024,
+        help="""Bytes of events kept per agent in Redis, and buffered per agent while
+        Redis is away. With redis_stream_length, the bound on what an agent costs Redis.""",
     ).tag(config=True)
 
     redis_heartbeat_ttl = Float(
@@ -219,7 +226,7 @@ class TerrariumApp(ExtensionApp):
             raise TraitError(f"{proposal['trait'].name} must be positive")
         return float(proposal["value"])
 
-    @validate("redis_stream_length")
+    @validate("redis_stream_length", "redis_stream_bytes")
     def _check_stream_length(self, proposal: dict[str, Any]) -> int:
         return _at_least(proposal, 1)
 
@@ -325,6 +332,7 @@ class TerrariumApp(ExtensionApp):
             replica_id=self.replica_id,
             namespace=self.redis_namespace,
             stream_length=self.redis_stream_length,
+            stream_bytes=self.redis_stream_bytes,
             heartbeat_ttl=self.redis_heartbeat_ttl,
             dead_owner_grace=self.redis_dead_owner_grace,
         )

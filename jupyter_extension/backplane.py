@@ -22,6 +22,7 @@ class BackplaneConfig:
     replica_id: str = ""
     namespace: str = "terrarium"
     stream_length: int = 10_000
+    stream_bytes: int = 64 * 1024 * 1024
     heartbeat_ttl: float = 5.0
     dead_owner_grace: float = 300.0
 
@@ -52,6 +53,7 @@ def make_bus(config: BackplaneConfig, registry: AgentRegistry, log: logging.Logg
     settings = BackplaneSettings(
         namespace=config.namespace,
         stream_length=config.stream_length,
+        stream_bytes=config.stream_bytes,
         heartbeat_interval=max(0.05, min(1.0, config.heartbeat_ttl / 5)),
         heartbeat_ttl=config.heartbeat_ttl,
         dead_owner_grace=config.dead_owner_grace,

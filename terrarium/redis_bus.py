@@ -36,7 +36,7 @@ from terrarium.backplane.keys import Keys
 from terrarium.backplane.owner import CommandServer
 from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff, cancel_and_wait
 from terrarium.backplane.router import Router
-from terrarium.backplane.writer import StreamWriter
+from terrarium.backplane.writer import Limits, StreamWriter
 from terrarium.bus import RemoteAgent, Routed
 from terrarium.errors import AgentUnavailable
 from terrarium.flux import FluxAgent
@@ -58,9 +58,11 @@ class BackplaneSettings:
     """How a replica takes part; every default suits a local pair of replicas."""
 
     namespace: str = "terrarium"
-    #: Entries (of one event or more) kept per event stream (``XADD MAXLEN ~``); also the
-    #: events an owner buffers per agent while Redis is away.
+    #: Events kept per agent's event stream in Redis, and buffered by its owner while
+    #: Redis is away (at most; entries of up to 256 events are trimmed whole).
     stream_length: int = 10_000
+    #: Bytes of events kept per agent's event stream, and buffered while Redis is away.
+    stream_bytes: int = 64 * 1024 * 1024
     heartbeat_interval: float = 1.0
     #: A replica whose heartbeat is older than this is taken for dead.
     heartbeat_ttl: float = 5.0
@@ -152,7 +154,7 @@ class RedisBus:
         """
         s = self.settings
         self._client = Redis.from_url(self.url)
-        self._writer = StreamWriter(self._client, maxlen=s.stream_length, backlog=s.stream_length)
+        self._writer = StreamWriter(self._client, Limits(s.stream_length, s.stream_bytes))
         self._directory = Directory(
             self._client,
             self.keys,
@@ -283,6 +285,8 @@ class RedisBus:
         await load_history(
             self.client, self.keys, agent.id, mirror, self.registry.settings.history_size
         )
+        assert self._writer is not None
+        await self._writer.adopt(self.keys.events(agent.id))
         if mirror.last_seq == 0:
             mirror.epoch = new_epoch()
         await self.client.set(self.keys.epoch(agent.id), mirror.epoch)
