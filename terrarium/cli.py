@@ -385,6 +385,11 @@ async def _print_frames(frames: AsyncIterator[Any], args: argparse.Namespace) ->
             _out(f"# gap: events {frame.get('from')} to {frame.get('to')} were missed", sys.stderr)
         elif kind != "pong":
             _out(event_line(frame))
+            state = frame.get("data", {}).get("state") if kind == "state" else None
+            if state == "unavailable":
+                _out("# the server that ran this agent is gone; waiting for another", sys.stderr)
+            elif state == "available":
+                _out("# another server runs this agent now", sys.stderr)
     _out("# the server closed the stream", sys.stderr)
     return EXIT_FAILED
 

@@ -10,7 +10,8 @@ Perturbations and Purgatory answers for a remote agent are routed to its
 owner through the agent's command stream and answered on the caller's reply
 stream. The directory (a hash of agents and a
 heartbeat key per replica) lists every agent everywhere, and marks those of a
-dead owner unavailable. Semaphore tokens live in Redis (``RedisTokenStore``).
+dead owner unavailable. Semaphore tokens live in Redis (``RedisTokenStore``,
+whose tasks the bus starts and closes).
 
 The pieces are in ``terrarium.backplane``; this module wires them to an
 ``AgentRegistry`` and answers the gateway's questions (the ``EventBus`` protocol).
@@ -32,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from terrarium.backplane.availability import AVAILABLE, UNAVAILABLE, Vigil, ends_unavailable
 from terrarium.backplane.directory import AgentEntry, Directory, entry_record
 from terrarium.backplane.follower import Followers, load_history
 from terrarium.backplane.keys import Keys
@@ -41,11 +43,12 @@ from terrarium.backplane.router import Router
 from terrarium.backplane.writer import Limits, StreamWriter
 from terrarium.bus import RemoteAgent, Routed
 from terrarium.errors import AgentUnavailable
-from terrarium.flux import FluxAgent
+from terrarium.flux import Ejected, FluxAgent
 from terrarium.mirror import HolographicBuffer, Replay, new_epoch
 from terrarium.purgatory import UnknownToken
 from terrarium.registry import AgentRegistry
 from terrarium.semaphore import SemaphoreToken
+from terrarium.token_store import SharedTokenStore, fetch_token
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,7 @@ class RedisBus:
         self._directory: Directory | None = None
         self._router: Router | None = None
         self._followers: Followers | None = None
+        self._vigil: Vigil | None = None
         self._waiting: list[tuple[FluxAgent, Callable[[], None] | None]] = []
         self._owned: dict[str, _Owned] = {}
         self._remote: dict[str, AgentEntry] = {}
@@ -139,6 +143,12 @@ class RedisBus:
         assert self._directory is not None, "the bus is not started"
         return self._directory
 
+    @property
+    def shared_tokens(self) -> SharedTokenStore | None:
+        """The registry's token store when it is shared (Redis): the bus runs its tasks."""
+        store = self.registry.token_store
+        return store if isinstance(store, SharedTokenStore) else None
+
     def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
@@ -169,6 +179,7 @@ class RedisBus:
             grace=s.dead_owner_grace,
         )
         self._router = Router(self._client, self.keys, self._me, trip=s.route_trip)
+        self._vigil = Vigil(self._client, self.keys, maxlen=s.stream_length)
         self._followers = Followers(
             self._client,
             self.keys,
@@ -178,6 +189,8 @@ class RedisBus:
         )
         self._running = True
         self._ready = asyncio.get_running_loop().create_future()
+        if self.shared_tokens is not None:
+            self.shared_tokens.start()  # its writer and watcher, on this loop
         self._spawn(self._connect(), "terrarium-bus-connect")
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), s.startup_wait)
@@ -197,6 +210,8 @@ class RedisBus:
             except CONNECTION_ERRORS as error:
                 log.warning("Terrarium: waiting for Redis at %s: %s", self.url, error)
                 await backoff.wait()
+        if self.shared_tokens is not None:
+            await self.shared_tokens.loaded()  # agents restore their pending tokens from it
         assert self._writer is not None
         self._spawn(self._writer.run(), "terrarium-bus-writer")
         self._spawn(self.router.run(), "terrarium-bus-replies")
@@ -226,6 +241,8 @@ class RedisBus:
                 assert self._writer is not None
                 await self._writer.flush()
                 await self.directory.leave(list(self._owned), self.followers.watched())
+        if self.shared_tokens is not None:
+            await self.shared_tokens.aclose()  # writes its queued saves (bounded), logs the rest
         await cancel_and_wait(list(self._tasks))
         await self.client.aclose()
 
@@ -236,6 +253,8 @@ class RedisBus:
         out only when this one's heartbeat expires. For failure drills and tests.
         """
         self._running = False
+        if self.shared_tokens is not None:
+            await self.shared_tokens.aclose(within=0)  # unwritten token saves die with it
         await cancel_and_wait(list(self._tasks))
         await self.client.aclose()
 
@@ -274,6 +293,9 @@ class RedisBus:
             await asyncio.sleep(self.settings.heartbeat_interval)
         assert self._writer is not None
         agent.mirror.tap = self._writer.tap(stream)
+        if _ends_unavailable(agent.mirror):
+            # Its observers were told the last owner died; tell them it is served again.
+            agent.mirror.reflect("state", {"state": AVAILABLE, "previous": UNAVAILABLE})
         server = CommandServer(self.client, self.keys, agent, self._me, self._writer)
         self._owned[agent.id] = _Owned(
             agent, self._spawn(server.run(), f"terrarium-commands-{agent.id}")
@@ -349,11 +371,29 @@ class RedisBus:
                 if agent_id not in entries and agent_id not in self.followers:
                     self._remote.pop(agent_id, None)
             self._remote.update(entries)
+            await self._say_who_died(entries)
             if backoff.failures:
                 backoff.reset()
                 await asyncio.sleep(min(0.25, self.settings.heartbeat_interval))
                 continue
             await asyncio.sleep(self.settings.heartbeat_interval)
+
+    async def _say_who_died(self, entries: dict[str, AgentEntry]) -> None:
+        """Observers here of an agent whose owner died are told so on its stream (once)."""
+        assert self._vigil is not None
+        for agent_id, entry in entries.items():
+            if entry.alive or agent_id not in self.followers:
+                continue
+            previous = str(entry.status.get("state", "flowing"))
+            try:
+                if await self._vigil.owner_died(agent_id, entry.owner, previous):
+                    log.warning(
+                        "Terrarium: the owner %s of %r is gone; its observers are told",
+                        entry.owner,
+                        agent_id,
+                    )
+            except CONNECTION_ERRORS as error:
+                log.warning("Terrarium: cannot mark %r unavailable yet: %s", agent_id, error)
 
     # -- the gateway's questions ---------------------------------------------------------
 
@@ -472,7 +512,7 @@ class _RemoteAgent:
 
     def perturb(self, data: Any, *, priority: int, timeout: float | None, by: str | None) -> Routed:
         self._refuse_if_gone()
-        return self._bus.router.perturb(
+        routed = self._bus.router.perturb(
             self.id,
             data,
             priority=priority,
@@ -480,6 +520,20 @@ class _RemoteAgent:
             by=by,
             default_timeout=self._entry.perturbation_timeout,
         )
+        routed.future.add_done_callback(self._remember_ejected)
+        return routed
+
+    def _remember(self, token: SemaphoreToken) -> None:
+        """Keep a token the owner sent back, so reads here show it before Redis tells."""
+        store = self._bus.shared_tokens
+        if store is not None:
+            store.remember(token)
+
+    def _remember_ejected(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            output = future.result()
+            if isinstance(output, Ejected):
+                self._remember(output.token)
 
     async def resolve(self, token_id: str, human_input: Any, by: str | None) -> SemaphoreToken:
         self._refuse_if_gone()
@@ -487,6 +541,7 @@ class _RemoteAgent:
         token: SemaphoreToken = await self._bus.router.request(
             self.id, "resolve", body, self._bus.settings.route_timeout
         )
+        self._remember(token)
         return token
 
     async def cancel(self, token_id: str) -> SemaphoreToken:
@@ -494,16 +549,25 @@ class _RemoteAgent:
         token: SemaphoreToken = await self._bus.router.request(
             self.id, "cancel", {"token_id": token_id}, self._bus.settings.route_timeout
         )
+        self._remember(token)
         return token
 
     def pending(self) -> list[SemaphoreToken]:
+        """From the shared store's memory, kept fresh from Redis: no round trip."""
         return self._bus.registry.token_store.pending(self.id)
 
-    def token(self, token_id: str) -> SemaphoreToken:
-        token = self._bus.registry.token_store.get(token_id)
+    async def token(self, token_id: str) -> SemaphoreToken:
+        """From memory, or read from Redis (an old, settled token made elsewhere)."""
+        token = await fetch_token(self._bus.registry.token_store, token_id)
         if token is None or token.agent_id != self.id:
             raise UnknownToken(f"no token {token_id!r} for agent {self.id!r}")
         return token
+
+
+def _ends_unavailable(mirror: HolographicBuffer) -> bool:
+    """Whether the newest event the mirror reloaded is a dead owner's ``unavailable``."""
+    newest = mirror.replay(max(mirror.last_seq - 1, 0)).payloads
+    return bool(newest) and ends_unavailable(newest[-1])
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

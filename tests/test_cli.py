@@ -346,3 +346,29 @@ def test_a_command_the_listing_does_not_show_takes_free_name_value_pairs() -> No
     with pytest.raises(Exit) as stopped:
         free_arguments(["stray"])
     assert stopped.value.code == EXIT_USAGE
+
+
+def test_observe_says_when_a_stream_started_over_or_its_server_is_gone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What ``terrarium observe`` prints for a reset hello and a dead owner's state events."""
+    import argparse
+    import asyncio
+
+    from terrarium.cli import _print_frames
+
+    frames = [
+        {"type": "hello", "agent_id": "echo", "seq": 3, "epoch": "e2", "reset": True},
+        {"seq": 1, "ts": 0.0, "type": "state", "data": {"state": "unavailable"}},
+        {"seq": 2, "ts": 0.0, "type": "state", "data": {"state": "available"}},
+    ]
+
+    async def stream() -> Any:
+        for frame in frames:
+            yield frame
+
+    asyncio.run(_print_frames(stream(), argparse.Namespace(json=False)))
+    err = capsys.readouterr().err
+    assert "the stream started over (epoch e2)" in err
+    assert "is gone" in err
+    assert "another server runs this agent now" in err

@@ -135,7 +135,7 @@ export class DensityField {
     const vitals = this.vitals() || {};
     const target = Math.min(1, Math.max(0, Number(vitals.heat) || 0));
     this.heat += (target - this.heat) * Math.min(1, dt * 1.5); // ease, so the colour drifts
-    const resting = vitals.state === "stopped" || vitals.state === "collapsed";
+    const resting = vitals.state === "stopped" || vitals.state === "collapsed" || vitals.state === "unavailable";
     this.phase = (this.phase + dt * TAU * breathRate(this.heat) * (this.reducedMotion ? 0.4 : 1)) % TAU;
 
     const ratio = this._resize();

@@ -78,6 +78,8 @@ export function describeFrame(frame) {
   const d = frame.data && typeof frame.data === "object" ? frame.data : {};
   switch (frame.type) {
     case "state":
+      if (d.state === "unavailable") return `unavailable: the server that ran it is gone (was ${d.previous ?? "?"})`;
+      if (d.state === "available") return "available again: another server runs it";
       return `state ${d.previous ?? "?"} → ${d.state ?? "?"}`;
     case "perturbation":
       return `perturbation ${d.perturbation_id ?? ""} (priority ${d.priority ?? "?"}${d.by ? `, by ${d.by}` : ""})`;
@@ -143,7 +145,8 @@ export function applyFrame(record, frame, now = Date.now()) {
       if (record.samples.length > SAMPLE_SIZE) record.samples.splice(0, record.samples.length - SAMPLE_SIZE);
       break;
     case "state":
-      if (typeof d.state === "string") record.state = d.state;
+      // "available" says an owner is back; its agent's own next state event says which.
+      if (typeof d.state === "string" && d.state !== "available") record.state = d.state;
       break;
     case "error":
       record.errors += 1;
@@ -175,7 +178,7 @@ export function applyFrame(record, frame, now = Date.now()) {
  * saturating) and a short afterglow of its latest event.
  */
 export function heatOf(record, now = Date.now()) {
-  if (record.state === "stopped" || record.state === "collapsed") return 0;
+  if (record.state === "stopped" || record.state === "collapsed" || record.state === "unavailable") return 0;
   const flowHeat = 1 - Math.exp(-num(record.flow) / 3);
   const since = record.lastEventAt ? (now - record.lastEventAt) / 1000 : Infinity;
   const afterglow = since < 3 ? 0.35 * (1 - since / 3) : 0;

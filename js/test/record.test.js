@@ -31,6 +31,20 @@ describe("agent record", () => {
     assert.match(record.log[1].text, /started over/);
   });
 
+  test("a dead owner's unavailable rests the agent; available waits for its next state", () => {
+    const record = createRecord("echo");
+    applyFrame(record, { seq: 1, type: "state", data: { state: "flowing", previous: "dormant" } });
+    applyFrame(record, { seq: 2, type: "state", data: { state: "unavailable", previous: "flowing" } });
+    assert.equal(record.state, "unavailable");
+    assert.equal(heatOf(record, Date.now() + 60000), 0);
+    applyFrame(record, { seq: 3, type: "state", data: { state: "available", previous: "unavailable" } });
+    assert.equal(record.state, "unavailable");
+    applyFrame(record, { seq: 4, type: "state", data: { state: "flowing", previous: "dormant" } });
+    assert.equal(record.state, "flowing");
+    assert.match(record.log[1].text, /gone/);
+    assert.match(record.log[2].text, /available again/);
+  });
+
   test("events count, metabolism samples, errors flash, semaphores come and go", () => {
     const record = createRecord("a");
     applyFrame(record, { seq: 1, type: "metabolism", data: { state: "flowing", pressure: 60, flow: 4, temperature: 0.2, turbulence: 0, queue_depth: 1, observers: 1 } });

@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.redis.conftest import HEARTBEAT_TTL, Pair
 from tests.redis.servers import kill, replica, wait_healthy
-from tests.server.helpers import FRAME_TYPES, receive, until
+from tests.server.helpers import FRAME_TYPES, assert_contiguous, receive, seqs_of, until
 
 #: Generous guard for conditions that settle asynchronously; never a measured figure.
 DEADLINE = 30.0
+
+
+def is_state(state: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda frame: frame.get("type") == "state" and frame["data"].get("state") == state
 
 
 async def eventually(check: Any, what: str) -> Any:
@@ -87,6 +92,7 @@ async def test_a_killed_owner_shows_unavailable_then_comes_back(pair: Pair) -> N
     await eventually(listed, "a's echo listed as available on b")
     epoch = (await echo_on_b())["epoch"]
     beam = await b.beam("echo")
+    watcher, hello = await b.observe_hello("echo")
     kill(pair.a)
 
     async def gone() -> bool:
@@ -94,6 +100,11 @@ async def test_a_killed_owner_shows_unavailable_then_comes_back(pair: Pair) -> N
         return status.get("available") is False and status.get("state") == "stopped"
 
     await eventually(gone, "the killed owner's agents listed as unavailable on b")
+    # An observer through b is told, not left with a stream that just stops.
+    told = await until(watcher, is_state("unavailable"), timeout=DEADLINE)
+    assert told[-1]["data"] == {"state": "unavailable", "previous": "flowing"}
+    assert told[-1]["seq"] > hello["seq"]
+    assert_contiguous(seqs_of(told))
     refused = await b.post("api", "agents", "echo", "perturb", body={"data": 1})
     assert refused.code == 503 and refused.body["error"] == "agent_unavailable"
     await beam.write_message(json.dumps({"id": "late", "data": 1}))
@@ -109,6 +120,9 @@ async def test_a_killed_owner_shows_unavailable_then_comes_back(pair: Pair) -> N
         return status.get("available") is True and status.get("owner") == "a2"
 
     await eventually(back, "the agents available again under their new owner")
+    again = await until(watcher, is_state("available"), timeout=DEADLINE)
+    assert again[-1]["data"] == {"state": "available", "previous": "unavailable"}
+    assert seqs_of(again) == [told[-1]["seq"] + 1]
     reply = await b.post("api", "agents", "echo", "perturb", body={"data": "again"})
     assert reply.code == 200 and reply.body["output"] == "again"
     # The new owner carried the stream on from Redis: the same numbering, the same epoch.
