@@ -47,7 +47,12 @@ from terrarium.flux import AgentState, FluxAgent
 from terrarium.grammar import Grammar
 from terrarium.mirror import MAX_BYTES
 from terrarium.registry import AgentRegistry, MirrorSettings
-from terrarium.token_store import MemoryTokenStore, SQLiteTokenStore, TokenStore
+from terrarium.token_store import (
+    MemoryTokenStore,
+    SharedTokenStore,
+    SQLiteTokenStore,
+    TokenStore,
+)
 
 HERE = Path(__file__).parent
 AUDIT_SCHEMA_ID = "https://terrarium.dev/events/perturbation"
@@ -425,7 +430,11 @@ class TerrariumApp(ExtensionApp):
         self.context.keepalive.stop()
         await self.registry.close()
         await self.bus.close()
-        self.registry.token_store.close()
+        store = self.registry.token_store
+        if isinstance(store, SharedTokenStore):
+            await store.aclose()  # the bus closed it already, unless it never started
+        else:
+            store.close()
         REGISTRY.unregister(self.collector)
 
 

@@ -123,7 +123,7 @@ COMPONENTS: dict[str, JSONSchema] = {
         severity={"enum": ["info", "warning", "critical"]},
         created_at={"type": "string", "format": "date-time"},
         deadline={"type": ["string", "null"], "format": "date-time"},
-        status={"enum": ["pending", "resolved", "cancelled", "voided"]},
+        status={"enum": ["pending", "resuming", "resolved", "cancelled", "voided"]},
     ),
     "Health": _object(
         ["status", "agents", "version"],
@@ -377,7 +377,11 @@ def _purgatory_routes(builder: _Builder) -> None:
         parameters=[AGENT_ID, TOKEN_ID],
         responses=missing,
     )
-    resolved = _json(_object(["token"], token=_ref("Token")), "the token, now settled")
+    resolved = _json(
+        _object(["token"], token=_ref("Token")),
+        "the token: 'resuming' once an answer is recorded (its resume runs next), "
+        "'cancelled' once cancelled",
+    )
     builder.write(
         "/purgatory/{agent_id}/resolve/{token_id}",
         "resolveToken",

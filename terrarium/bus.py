@@ -74,8 +74,9 @@ class RemoteAgent(Protocol):
 
     def pending(self) -> list[SemaphoreToken]: ...
 
-    def token(self, token_id: str) -> SemaphoreToken:
-        """The token from the shared store; raises ``UnknownToken``."""
+    async def token(self, token_id: str) -> SemaphoreToken:
+        """The token from the shared store (read from Redis if not in memory); raises
+        ``UnknownToken``."""
         ...
 
 

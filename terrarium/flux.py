@@ -470,6 +470,10 @@ class FluxAgent:
             resume = getattr(self.handler, "resume", None)
             if resume is None:
                 raise TypeError(f"agent {self.id} ejected a semaphore but has no resume()")
+            if _takes_idempotency_key(resume):
+                return resume(
+                    data.token.frozen_state, data.human_input, idempotency_key=data.token.id
+                )
             return resume(data.token.frozen_state, data.human_input)
         return self._invoke(data)
 
@@ -689,3 +693,20 @@ def flux(
         return FluxAgent(function, agent_id=agent_id, source=source, config=config)
 
     return wrap
+
+
+def _takes_idempotency_key(resume: Callable[..., Any]) -> bool:
+    """Whether ``resume`` accepts ``idempotency_key`` (by name, or through ``**kwargs``).
+
+    A resume runs at least once: a server that stops after it ran but before
+    its token was recorded ``resolved`` runs it again. The key (the token id)
+    lets an agent that records it make the second run a no-op.
+    """
+    try:
+        parameters = inspect.signature(resume).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        parameter.name == "idempotency_key" or parameter.kind is parameter.VAR_KEYWORD
+        for parameter in parameters
+    )

@@ -4,6 +4,14 @@ The agent ejects a token instead of blocking and carries on. Purgatory keeps
 the token (in its store, so it survives a restart), reflects every change,
 voids it when its deadline passes (a timer, nobody polls), and on resolution
 hands a ``ReentryContext`` back to the agent exactly once.
+
+An answer is recorded in the store (``resuming``, with the human's input)
+before the human is told it was taken, and the token reads ``resolved`` only
+once the agent's ``resume`` has run. A server that stops in between owes that
+resume: ``restore`` queues it again when the agent starts, so an approval
+answered 200 always acts. The resume then runs at least once; the token id,
+passed to ``resume`` as ``idempotency_key`` where it accepts one, lets the
+agent make it exactly once.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from terrarium.errors import AgentError, PerturbationError, PerturbationTimeout
+from terrarium.errors import AgentError, AgentUnavailable, PerturbationError, PerturbationTimeout
 from terrarium.semaphore import ReentryContext, SemaphoreToken, utc_now
 from terrarium.token_store import MemoryTokenStore, TokenStore
 
@@ -66,21 +74,34 @@ class Purgatory:
         self._arm(token)
 
     def restore(self) -> list[SemaphoreToken]:
-        """Re-arm the deadlines of the tokens a previous run left pending."""
+        """Re-arm the deadlines of the tokens a previous run left pending, and queue
+        the resumes it owed (answers recorded whose resume had not run)."""
         tokens = self.store.pending(self.agent_id)
         for token in tokens:
             self._arm(token)
+        for owed in self.store.owed(self.agent_id):
+            self._reenter(ReentryContext(owed, owed.human_input), owed.resolved_by)
         return tokens
 
     def settle(self, token_id: str, output: Any) -> None:
-        """The agent's ``resume`` answered: reflect it and tell the original waiter."""
+        """The agent's ``resume`` answered: record it, reflect it, tell the original waiter."""
+        self._resumed(token_id)
         self._reflect("semaphore_resolved", {"token_id": token_id, "output": output})
         waiter = self._waiters.pop(token_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(output)
 
+    def _resumed(self, token_id: str) -> None:
+        token = self.store.get(token_id)
+        if token is not None and token.owed:
+            self.store.save(token.with_status("resolved"))
+
     def fail(self, token_id: str, error: BaseException) -> None:
-        """The agent's ``resume`` failed: the original waiter gets the error."""
+        """The agent's ``resume`` failed, or the token will not be resumed: the original
+        waiter gets the error. A resume that ran and raised has been had; one the agent
+        refused (it stopped first) is still owed, and runs when the agent starts again."""
+        if not isinstance(error, AgentUnavailable):
+            self._resumed(token_id)
         waiter = self._waiters.pop(token_id, None)
         if waiter is not None and not waiter.done():
             if not isinstance(error, PerturbationError):
@@ -114,17 +135,19 @@ class Purgatory:
         return token
 
     def resolve(self, token_id: str, human_input: Any, *, by: str | None = None) -> SemaphoreToken:
-        """Mark resolved and queue the reentry, in one step: ``resume`` runs once.
+        """Record the answer (``resuming``) and queue the reentry, in one step.
 
-        The reentry is queued before the token is marked, so an agent that
-        cannot take it (stopped) leaves the token pending and resolvable later.
+        The reentry is queued before the answer is recorded, so an agent that
+        cannot take it (stopped) leaves the token pending and resolvable later;
+        the answer is in the store before this returns, so a restart runs the
+        resume it owes.
         """
         token = self._take_pending(token_id)
-        resolved = token.with_status("resolved")
-        self._reenter(ReentryContext(resolved, human_input), by)
-        self.store.save(resolved)
+        answered = token.answered(human_input, by)
+        self._reenter(ReentryContext(answered, answered.human_input), by)
+        self.store.save(answered)
         self._disarm(token_id)
-        return resolved
+        return answered
 
     def cancel(self, token_id: str) -> SemaphoreToken:
         token = self._take_pending(token_id)

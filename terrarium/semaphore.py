@@ -14,7 +14,9 @@ from enum import StrEnum
 from typing import Any, Literal
 
 Severity = Literal["info", "warning", "critical"]
-TokenStatus = Literal["pending", "resolved", "cancelled", "voided"]
+#: ``resuming``: a human answered, the answer is recorded and the agent's ``resume`` is
+#: owed; ``resolved`` once it has run. The others are final without a resume.
+TokenStatus = Literal["pending", "resuming", "resolved", "cancelled", "voided"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 
 
@@ -67,6 +69,10 @@ class SemaphoreToken:
     created_at: datetime = field(default_factory=utc_now)
     updated_at: datetime | None = None
     status: TokenStatus = "pending"
+    #: The human's answer and who gave it, kept from the moment it is recorded, so a
+    #: resume owed when the server stopped can run after a restart.
+    human_input: Any = None
+    resolved_by: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", SemaphoreReason(self.reason))
@@ -84,8 +90,28 @@ class SemaphoreToken:
     def pending(self) -> bool:
         return self.status == "pending"
 
+    @property
+    def owed(self) -> bool:
+        """Answered, and the agent's ``resume`` has not run yet."""
+        return self.status == "resuming"
+
+    @property
+    def unsettled(self) -> bool:
+        """Pending, or owed a resume: what a store lists per agent."""
+        return self.status in ("pending", "resuming")
+
     def with_status(self, status: TokenStatus) -> SemaphoreToken:
         return replace(self, status=status, updated_at=utc_now())
+
+    def answered(self, human_input: Any, by: str | None) -> SemaphoreToken:
+        """Recorded as answered, its resume owed (``resuming``)."""
+        return replace(
+            self,
+            status="resuming",
+            human_input=_json_copy(human_input, "human_input"),
+            resolved_by=by,
+            updated_at=utc_now(),
+        )
 
     def as_protocol(self) -> dict[str, Any]:
         """The protocol's TOKEN object."""
@@ -109,6 +135,8 @@ class SemaphoreToken:
             "original_event": self.original_event,
             "perturbation_id": self.perturbation_id,
             "updated_at": iso(self.updated_at),
+            "human_input": self.human_input,
+            "resolved_by": self.resolved_by,
         }
 
     @classmethod
@@ -129,6 +157,8 @@ class SemaphoreToken:
             created_at=created,
             updated_at=parse_iso(record.get("updated_at")),
             status=record.get("status", "pending"),
+            human_input=record.get("human_input"),
+            resolved_by=record.get("resolved_by"),
         )
 
 

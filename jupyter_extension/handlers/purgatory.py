@@ -3,7 +3,9 @@
 Reads follow ``public_observe``; resolving and cancelling need ``execute`` on
 resource ``terrarium``. 404 for an unknown agent or token, 409 for a token
 that is no longer pending. For an agent another replica owns, reads come
-from the shared token store and resolve/cancel are routed to the owner.
+from the shared token store and resolve/cancel are routed to the owner. A
+shared store answers from memory; a token it does not hold (an old, settled
+one) is read from its backend, awaited here, never blocking the loop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from terrarium.errors import PerturbationError
 from terrarium.flux import FluxAgent
 from terrarium.purgatory import NotPending, Purgatory, UnknownToken
 from terrarium.semaphore import SemaphoreToken
+from terrarium.token_store import fetch_token
 
 
 class PurgatoryHandler(TerrariumAPIHandler):
@@ -26,17 +29,26 @@ class PurgatoryHandler(TerrariumAPIHandler):
         agent = await self.locate(agent_id)
         return agent.purgatory if isinstance(agent, FluxAgent) else agent
 
-    def find_token(self, purgatory: Purgatory | RemoteAgent, token_id: str) -> SemaphoreToken:
+    async def find_token(self, purgatory: Purgatory | RemoteAgent, token_id: str) -> SemaphoreToken:
         try:
-            if isinstance(purgatory, Purgatory):
+            if not isinstance(purgatory, Purgatory):
+                return await purgatory.token(token_id)
+            try:
                 return purgatory.get(token_id)
-            return purgatory.token(token_id)
+            except UnknownToken:
+                token = await fetch_token(purgatory.store, token_id)
+                if token is None or token.agent_id != purgatory.agent_id:
+                    raise
+                return token
         except UnknownToken as error:
             raise ApiError(404, "unknown_token", str(error)) from None
 
     async def settle(self, purgatory: Purgatory | RemoteAgent, token_id: str, body: Any) -> None:
         """Resolve (``body`` is the request) or cancel (``body`` is None), here or on the owner."""
-        self.find_token(purgatory, token_id)
+        found = await self.find_token(purgatory, token_id)
+        if not found.pending:  # a token settles once: no need to ask the owner
+            error = NotPending(found)
+            raise ApiError(409, "not_pending", str(error), token=found.as_protocol())
         try:
             if isinstance(purgatory, Purgatory):
                 if body is None:
@@ -71,7 +83,7 @@ class TokenHandler(PurgatoryHandler):
     async def get(self, agent_id: str, token_id: str) -> None:
         await self.check_read_access()
         purgatory = await self.purgatory(agent_id)
-        self.write_json(self.find_token(purgatory, token_id).as_protocol())
+        self.write_json((await self.find_token(purgatory, token_id)).as_protocol())
 
 
 class ResolveHandler(PurgatoryHandler):

@@ -178,7 +178,7 @@ async def test_a_semaphore_is_answered_and_resolved_across_replicas(
         token = ejected.token
         assert [t.id for t in target.pending()] == [token.id]
         resolved = await target.resolve(token.id, "yes", "someone")
-        assert resolved.status == "resolved"
+        assert resolved.status == "resuming"
         assert await asyncio.wait_for(ejected.resolution, WAIT) == {"asked": "q", "answer": "yes"}
         assert target.pending() == []
 

@@ -33,6 +33,13 @@ async def eventually(check: Any, what: str) -> Any:
 
 async def test_redis_restart_loses_no_accepted_perturbation(pair: Pair) -> None:
     a, b = pair.gateway(pair.a), pair.gateway(pair.b)
+
+    async def listed_on_b() -> bool:
+        reply = await b.get("api", "agents")
+        return {"slow", "heartbeat"} <= {status["id"] for status in reply.body["agents"]}
+
+    # a's health answers before it has claimed its agents in the directory.
+    await eventually(listed_on_b, "a's agents listed on b")
     try:
         watch_a, _ = await a.observe_hello("slow")
         watch_b, hello_b = await b.observe_hello("heartbeat", since=0)

@@ -155,7 +155,7 @@ async def test_semaphore_through_b(shared_pair: Pair) -> None:
             "api", "purgatory", "approver", "resolve", token["id"], body={"human_input": "Approve"}
         )
         assert resolved.code == 200, resolved.body
-        assert resolved.body["token"]["status"] == "resolved"
+        assert resolved.body["token"]["status"] == "resuming"
         result = await receive(beam)
         assert result is not None and result["type"] == "result" and result["id"] == "ask"
         assert result["output"] == {"deleted": 47, "approved": True}

@@ -77,7 +77,8 @@ async def test_the_full_round_trip_over_the_beam(gateway: Gateway) -> None:
         "api", "purgatory", "approver", "resolve", token["id"], body={"human_input": "Approve"}
     )
     assert resolved.code == 200, resolved
-    assert resolved.body["token"]["status"] == "resolved"
+    # The answer is recorded and the resume owed; "resolved" once it has run.
+    assert resolved.body["token"]["status"] == "resuming"
 
     result = await receive(beam)
     assert result is not None
@@ -221,7 +222,7 @@ async def test_a_pending_token_survives_a_restart(tmp_path: Path) -> None:
             hello = json.loads(await asyncio.wait_for(observer.read_message(), 10) or "null")
             assert token in hello["snapshot"]["pending"]
             resolved = await resolve_in(second, token["id"], "Approve")
-            assert resolved["token"]["status"] == "resolved"
+            assert resolved["token"]["status"] == "resuming"
             while True:
                 frame = json.loads(await asyncio.wait_for(observer.read_message(), 10) or "null")
                 if about("semaphore_resolved", token["id"])(frame):

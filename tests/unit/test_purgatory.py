@@ -192,9 +192,12 @@ async def test_resolving_resumes_once_and_answers_the_original_caller() -> None:
     handler = Deleter()
     registry, agent, recorder = await started(handler)
     out = await ejected(agent)
-    resolved = agent.purgatory.resolve(out.token.id, "Approve", by="ada")
-    assert resolved.status == "resolved"
+    answered = agent.purgatory.resolve(out.token.id, "Approve", by="ada")
+    # Recorded, its resume owed: "resolved" only once the resume has run.
+    assert answered.status == "resuming"
+    assert agent.purgatory.get(out.token.id).status == "resuming"
     assert await asyncio.wait_for(out.resolution, 5) == {"deleted": 47, "answer": "Approve"}
+    assert agent.purgatory.get(out.token.id).status == "resolved"
     with pytest.raises(NotPending):
         agent.purgatory.resolve(out.token.id, "Approve")
     assert handler.resumed == [({"records": 47}, "Approve")]
@@ -281,6 +284,80 @@ async def test_pending_tokens_survive_a_restart_and_resume_there(tmp_path: Path)
     assert handler.resumed == [({"records": 47}, "Reject")]
     await again.close()
     again.token_store.close()
+
+
+class Stalling(Deleter):
+    """A resume that never finishes here: the server stops (is killed) while it runs."""
+
+    async def resume(self, state: Any, human_input: Any) -> Any:
+        self.resumed.append((state, human_input))
+        await asyncio.Event().wait()
+
+
+class Keyed(Deleter):
+    """A resume that takes the idempotency key, as an agent that records it would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[str] = []
+
+    async def resume(self, state: Any, human_input: Any, *, idempotency_key: str) -> Any:
+        self.keys.append(idempotency_key)
+        return await super().resume(state, human_input)
+
+
+async def test_an_answer_whose_resume_had_not_run_is_resumed_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The human's Approve was taken (a 200); the server stopped before resume finished.
+    The answer is in the store, so the restarted agent runs the resume it owes."""
+    path = tmp_path / "purgatory.sqlite"
+    stalling = Stalling()
+    registry, agent, _ = await started(stalling, store=SQLiteTokenStore(path))
+    out = await ejected(agent)
+    agent.purgatory.resolve(out.token.id, "Approve", by="ada")
+    while not stalling.resumed:
+        await asyncio.sleep(0.01)
+    await agent.kill()  # the server dies mid-resume
+    await registry.close()
+    registry.token_store.close()
+    assert SQLiteTokenStore(path).get(out.token.id).status == "resuming"  # type: ignore[union-attr]
+
+    handler = Keyed()
+    again, agent, recorder = await started(handler, store=SQLiteTokenStore(path))
+    for _ in range(500):
+        if recorder.events("semaphore_resolved"):
+            break
+        await asyncio.sleep(0.01)
+    (event,) = recorder.events("semaphore_resolved")
+    assert event["data"] == {
+        "token_id": out.token.id,
+        "output": {"deleted": 47, "answer": "Approve"},
+    }
+    assert handler.resumed == [({"records": 47}, "Approve")]
+    assert handler.keys == [out.token.id]
+    assert agent.purgatory.get(out.token.id).status == "resolved"
+    reentry = [e for e in recorder.events("perturbation") if e["data"]["priority"] == 200]
+    assert [e["data"]["by"] for e in reentry] == ["ada"]
+    await again.close()
+    again.token_store.close()
+
+    # Once resolved, a third start owes nothing.
+    third, agent, _ = await started(Keyed(), store=SQLiteTokenStore(path))
+    assert agent.purgatory.store.owed("deleter") == []
+    await third.close()
+    third.token_store.close()
+
+
+async def test_a_resume_that_raised_was_had_and_is_not_owed() -> None:
+    registry, agent, _ = await started(Deleter())
+    out = await ejected(agent)
+    agent.purgatory.resolve(out.token.id, "explode")
+    with pytest.raises(AgentError):
+        await asyncio.wait_for(out.resolution, 5)
+    assert agent.purgatory.get(out.token.id).status == "resolved"
+    assert agent.purgatory.store.owed("deleter") == []
+    await registry.close()
 
 
 async def test_a_restored_deadline_in_the_past_voids_at_once(tmp_path: Path) -> None:

@@ -311,7 +311,7 @@ async def test_semaphores_are_resolved_and_cancelled_through_the_comm(
         }
     )
     (resolved,) = panel.replies("r1")
-    assert resolved["type"] == "resolved" and resolved["token"]["status"] == "resolved"
+    assert resolved["type"] == "resolved" and resolved["token"]["status"] == "resuming"
     _, result = await console.until(lambda: console.replies("big")[1:] and console.replies("big"))
     assert result["type"] == "result" and result["output"] == {"data": 47, "answer": "yes"}
 
