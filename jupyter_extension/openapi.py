@@ -13,7 +13,7 @@ from typing import Any
 
 from jupyter_extension.handlers.base import MAX_LIMIT, MAX_SEQ
 from terrarium.names import NAME_PATTERN
-from terrarium.prism import Command, Genus, Prism
+from terrarium.prism import RESERVED_GENERA, Command, Genus, Prism
 
 JSONSchema = dict[str, Any]
 
@@ -170,6 +170,7 @@ def _path_parameter(name: str, description: str) -> JSONSchema:
 AGENT_ID = _path_parameter("agent_id", "the agent's id")
 TOKEN_ID = _path_parameter("token_id", "the semaphore token's id")
 GENUS = _path_parameter("genus", "a registered genus (not agents, purgatory, health)")
+GENUS["schema"]["not"] = {"enum": sorted(RESERVED_GENERA)}
 COMMAND = _path_parameter("command", "a command of the genus, or one of its aliases")
 
 WRITE_SECURITY: list[dict[str, list[str]]] = [{"token": []}, {"tokenQuery": []}]
@@ -212,6 +213,8 @@ class _Builder:
         **extra: Any,
     ) -> None:
         responses = {**responses, "403": _error("no token or login, or no 'execute'")}
+        if body is not None:
+            responses["413"] = _error("too_large: the body is over max_message_size")
         if body is not None:
             media: JSONSchema = {"schema": body}
             if examples:
@@ -308,7 +311,7 @@ def _fixed_routes(builder: _Builder) -> None:
         "properties": {
             "data": {"description": "any JSON value, handed to the agent"},
             "priority": {"type": "integer", "minimum": 1, "maximum": 199, "default": 100},
-            "timeout": {"type": "number", "exclusiveMinimum": 0},
+            "timeout": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 86400},
         },
     }
     builder.write(
@@ -387,7 +390,13 @@ def _purgatory_routes(builder: _Builder) -> None:
         "resolveToken",
         "Answer a semaphore: the agent resumes with the human input",
         _object(["human_input"], human_input={"description": "any JSON value"}),
-        {"200": resolved, "400": _error("bad body"), **missing, **not_pending},
+        {
+            "200": resolved,
+            "400": _error("bad body"),
+            **missing,
+            **not_pending,
+            "503": _error("agent_unavailable: the agent is stopped"),
+        },
         parameters=[AGENT_ID, TOKEN_ID],
     )
     builder.write(
@@ -395,7 +404,7 @@ def _purgatory_routes(builder: _Builder) -> None:
         "cancelToken",
         "Cancel a semaphore",
         None,
-        {"200": resolved, **missing, **not_pending},
+        {**{"200": resolved}, **missing, **not_pending, "503": _error("agent_unavailable")},
         parameters=[AGENT_ID, TOKEN_ID],
     )
 

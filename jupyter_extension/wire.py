@@ -80,6 +80,25 @@ def release_response_headers(handler: RequestHandler) -> None:
         handler._headers = HTTPHeaders()
 
 
+def handshake_refusal(handler: WebSocketHandler) -> tuple[int, str] | None:
+    """What Tornado's ``WebSocketHandler.get`` would refuse, as (status, reason), or None.
+
+    Tornado answers those refusals in plain text; asked first, the handlers
+    answer them in the protocol's JSON instead. The upgrade headers are
+    public; the cross-origin rule is Tornado's own ``_check_cross_origin``
+    (Sec-Fetch-Site, then Origin against Host and ``check_origin``), which a
+    test pins so a Tornado that moves it fails loudly.
+    """
+    headers = handler.request.headers
+    if headers.get("Upgrade", "").lower() != "websocket":
+        return 400, 'this route takes a WebSocket upgrade only ("Upgrade: websocket")'
+    if "upgrade" not in (part.strip().lower() for part in headers.get("Connection", "").split(",")):
+        return 400, 'a WebSocket upgrade needs "Connection: Upgrade"'
+    if handler._check_cross_origin(handler.check_origin) is not None:
+        return 403, "cross-origin WebSocket refused"
+    return None
+
+
 def tune_observer_socket(stream: IOStream, size: int = OBSERVER_SNDBUF) -> None:
     """Cap the kernel send buffer (a stalled reader costs at most ``size``) and turn off
     Nagle's algorithm, which otherwise holds small live frames back for an ACK."""

@@ -114,7 +114,7 @@ def tag(word: str) -> str:
     lower = word.lower()
     if not word[0].isalnum():
         return "PUNCT"
-    if word.isdigit():
+    if word.isascii() and word.isdigit():  # "²" is a digit that int() refuses
         return "NUM"
     for tag_name, words in (
         ("POLITE", POLITE),

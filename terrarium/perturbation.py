@@ -44,8 +44,13 @@ class Perturbation:
 
     @staticmethod
     def check_priority(priority: object, *, allow_reentry: bool = False) -> int:
-        """Validate a client-supplied priority (an int in 1..199)."""
+        """Validate a client-supplied priority (an int in 1..199).
+
+        ``100.0`` is the integer 100 in JSON (and in JSON Schema), so it is taken as one.
+        """
         top = REENTRY_PRIORITY if allow_reentry else REENTRY_PRIORITY - 1
+        if isinstance(priority, float) and priority.is_integer():
+            priority = int(priority)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise BadRequest("priority must be an integer")
         if not 1 <= priority <= top:

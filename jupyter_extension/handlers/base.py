@@ -17,6 +17,7 @@ from jupyter_extension.context import (
     EXTENSION_NAME,
     TerrariumContext,
 )
+from jupyter_extension.wire import handshake_refusal
 from terrarium.bus import RemoteAgent
 from terrarium.errors import BadRequest
 from terrarium.events import parse_json, to_json
@@ -124,6 +125,13 @@ class TerrariumMixin(ExtensionHandlerMixin):
             body = {"error": "internal_error", "message": "unexpected server error"}
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+    def refuse_unless_websocket(self: Any) -> None:
+        """Refuse what Tornado would refuse of a WebSocket handshake, in JSON."""
+        refusal = handshake_refusal(self)
+        if refusal is not None:
+            status, reason = refusal
+            raise ApiError(status, _CODES[status], reason)
 
     def query_integer(self: Any, name: str, lowest: int, highest: int) -> int | None:
         """A query argument that must be a plain integer in ``lowest..highest``; None if absent.

@@ -53,6 +53,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         await ensure_async(super().prepare(*args, **kwargs))  # raises 403; never redirects
         await self.check_read_access()
+        self.refuse_unless_websocket()
         agent = await self.locate(self.path_args[0])
         # A bad ``since`` is a 400 before the upgrade; ``open`` reads it again to attach.
         self.since()

@@ -81,6 +81,7 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     async def get(  # type: ignore[override]
         self, agent_id: str, *args: Any, **kwargs: Any
     ) -> None:
+        self.refuse_unless_websocket()
         found = await self.locate(agent_id)
         if isinstance(found, FluxAgent):
             self.agent = found

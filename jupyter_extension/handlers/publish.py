@@ -61,7 +61,10 @@ class KernelAgent:
     def answer(self, frame: dict[str, Any]) -> bool:
         """Settle a call from a ``return``/``raise`` frame; False if nobody waits for it."""
         call = frame.get("call")
-        future = self._calls.get(call) if isinstance(call, int) else None
+        # JSON true is no call number, though Python takes it for 1.
+        if isinstance(call, bool) or not isinstance(call, int):
+            return False
+        future = self._calls.get(call)
         if future is None or future.done():
             return False
         if frame["type"] == "return":
@@ -103,6 +106,7 @@ class PublishHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     async def get(  # type: ignore[override]
         self, agent_id: str, *args: Any, **kwargs: Any
     ) -> None:
+        self.refuse_unless_websocket()
         if not is_name(agent_id):
             raise ApiError(400, "bad_request", f"{agent_id!r} is not an agent id: {NAME_RULE}")
         if agent_id in self.context.registry:

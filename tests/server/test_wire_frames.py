@@ -109,3 +109,11 @@ def test_the_mirror_reads_a_payload_back_out_of_its_frame(size: int) -> None:
     """The mirror keeps only frames, so the framing must give every payload back."""
     payload = b"x" * size
     assert WEBSOCKET_TEXT.payload(WEBSOCKET_TEXT.frame(payload)) == payload
+
+
+def test_tornados_cross_origin_rule_is_where_handshake_refusal_asks_for_it() -> None:
+    """``handshake_refusal`` asks Tornado's own cross-origin rule first, to answer in JSON;
+    a Tornado that moves it must fail here, not let foreign pages in."""
+    from tornado.websocket import WebSocketHandler
+
+    assert callable(getattr(WebSocketHandler, "_check_cross_origin", None))
