@@ -56,7 +56,8 @@ class Profile:
     pipelined: int = 20_000
     pipeline_window: int = 256
     #: Scenarios this profile leaves out unless asked for by ``--only``.
-    skipped: tuple[str, ...] = ()
+    #: The soak runs ten minutes and judges no target: always on its own.
+    skipped: tuple[str, ...] = ("soak",)
 
 
 FULL = Profile(name="full", observers=(1, 10, 100, 1000), warmup=0.5, window=1.5)
@@ -78,5 +79,5 @@ QUICK = Profile(
     round_trips=500,
     pipelined=5000,
     # It judges no target, and a Redis and two replicas take most of its 20 s to start.
-    skipped=("cross_replica",),
+    skipped=("cross_replica", "soak"),
 )

@@ -36,6 +36,7 @@ from jupyter_extension.handlers.rest import (
     AgentsHandler,
     EventsHandler,
     HealthHandler,
+    NotFoundHandler,
     PerturbRestHandler,
 )
 from jupyter_extension.keepalive import PING_INTERVAL_MS, Keepalive
@@ -410,6 +411,7 @@ class TerrariumApp(ExtensionApp):
                 (rf"/{base}/api/openapi.json", OpenAPIHandler),
                 (rf"/{base}/api/{SEGMENT}", GenusHandler),
                 (rf"/{base}/api/{SEGMENT}/{SEGMENT}", CommandHandler),
+                (rf"/{base}/.+", NotFoundHandler),
             ]
         )
 

@@ -349,10 +349,13 @@ class FluxAgent:
             loop = asyncio.get_running_loop()
             deadlines = self._deadlines = DeadlineWatch(loop, self._expire_due)
         loop = deadlines.loop
-        perturbation.deadline = loop.time() + timeout
+        # A reentry waits in the queue as long as it must: a human's answer is never
+        # dropped for the agent being busy. Its resume gets the timeout once it runs.
+        if not isinstance(data, ReentryContext):
+            perturbation.deadline = loop.time() + timeout
+            deadlines.arm(perturbation.deadline)
         self._queue.push(perturbation, force=force)
         perturbation.future = loop.create_future()
-        deadlines.arm(perturbation.deadline)
         self.mirror.reflect(
             "perturbation",
             {"perturbation_id": perturbation.id, "priority": priority, "by": by},
@@ -374,8 +377,7 @@ class FluxAgent:
         that await cancelled, as ``asyncio.timeout`` would: the run loop takes
         the cancellation back and goes on to the next perturbation.
         """
-        for perturbation in self._queue.take_due(now):
-            self._time_out(perturbation)
+        due = self._queue.take_due(now)
         pending = [self._queue.earliest_deadline()]
         awaiting = self._awaiting
         if awaiting is not None and awaiting.deadline is not None:
@@ -385,7 +387,11 @@ class FluxAgent:
                 if self._run_task is not None:
                     self._cut_short = awaiting
                     self._run_task.cancel()
-                self._time_out(awaiting)
+                due.append(awaiting)
+        # Answered in the order their deadlines passed, whatever the queue's own order.
+        due.sort(key=lambda perturbation: perturbation.deadline or now)
+        for perturbation in due:
+            self._time_out(perturbation)
         return min((deadline for deadline in pending if deadline is not None), default=None)
 
     def _time_out(self, perturbation: Perturbation) -> None:
@@ -488,6 +494,11 @@ class FluxAgent:
         if future is None or future.done():
             return
         self._busy = True
+        if perturbation.deadline is None and perturbation.timeout is not None:
+            # A reentry: its timeout runs from now (see ``_enqueue``).
+            perturbation.deadline = asyncio.get_running_loop().time() + perturbation.timeout
+            if self._deadlines is not None:
+                self._deadlines.arm(perturbation.deadline)
         try:
             output = self._start_call(perturbation.data)
             if inspect.isawaitable(output):

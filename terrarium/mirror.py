@@ -164,6 +164,9 @@ class HolographicBuffer:
         self._frames: list[bytes] = [b""] * self._capacity
         #: Bytes of the frames in the ring.
         self._bytes = 0
+        #: The newest seq whose frame the ring let go (overwritten or over ``max_bytes``):
+        #: an observer still needing it or anything before it was lapped.
+        self._let_go = 0
         self._last_seq = 0
         #: The oldest seq the ring may still hold: 1, unless the mirror was fed from the
         #: middle of a stream or let older frames go to stay within ``max_bytes``.
@@ -251,12 +254,19 @@ class HolographicBuffer:
         """
         frames = self._frames
         slot = seq % self._capacity
-        self._bytes += len(frame) - len(frames[slot])
+        replaced = frames[slot]
+        if replaced:
+            # Its seq: the last one this slot could hold before (a source's jump may
+            # leave it older than one ring back).
+            self._let_go = min(self._last_seq, seq - self._capacity)
+        self._bytes += len(frame) - len(replaced)
         frames[slot] = frame
         if self._bytes > self.max_bytes:
             oldest = max(self._oldest, seq - self._capacity + 1)
             while self._bytes > self.max_bytes and oldest < seq:
                 slot = oldest % self._capacity
+                if frames[slot]:
+                    self._let_go = oldest
                 self._bytes -= len(frames[slot])
                 frames[slot] = b""
                 oldest += 1
@@ -462,7 +472,10 @@ class HolographicBuffer:
             start = cursor.next_seq
             if not cursor.open or start > last:
                 continue
-            lapped = start < first_live
+            behind = start < first_live
+            # Lapped: an event it still needed was let go. Behind only by holes the
+            # source left, it missed nothing, and is told so by a gap, never closed.
+            lapped = behind and start <= self._let_go
             if lapped and self.slow_observer_policy == "close":
                 self.detach(cursor.observer)
                 cursor.observer.close(CLOSE_TRY_AGAIN_LATER, "observer too slow")
@@ -471,7 +484,7 @@ class HolographicBuffer:
                 continue
             buffer = shared.get(start)
             if buffer is None:
-                if lapped:
+                if behind:
                     begin = self._past_holes(first_live)
                     buffer = self._gap_frame(start, begin - 1) + self._join(begin, last)
                 else:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -79,6 +79,8 @@ class BackplaneSettings:
     route_trip: float = 2.0
     #: Seconds a routed semaphore resolve or cancel may take.
     route_timeout: float = 10.0
+    #: Redis connections this replica may hold; past it, a command waits for one.
+    max_connections: int = 1000
     #: Seconds ``start()`` waits for Redis before carrying on in the background.
     startup_wait: float = 10.0
 
@@ -165,11 +167,18 @@ class RedisBus:
         replica carries on and its agents start once Redis answers.
         """
         s = self.settings
-        self._client = Redis.from_url(
+        # A burst (hundreds of routed perturbations, a crowd of observers) waits for a
+        # pooled connection rather than being refused: redis-py's default pool raises
+        # at once past its limit, which would read as "Redis unreachable". Each owned
+        # and each followed agent holds one connection in a blocking read.
+        pool = BlockingConnectionPool.from_url(
             self.url,
+            max_connections=s.max_connections,
+            timeout=s.route_timeout,
             retry=client_retry(),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
+        self._client = Redis.from_pool(pool)  # the client owns it: aclose() closes it
         self._writer = StreamWriter(self._client, Limits(s.stream_length, s.stream_bytes))
         self._directory = Directory(
             self._client,

@@ -17,6 +17,7 @@ from bench.scenarios import (
     latency,
     perturb,
     saturation,
+    soak,
     stalled,
 )
 
@@ -29,6 +30,7 @@ SCENARIOS: tuple[ModuleType, ...] = (
     stalled,
     perturb,
     cross_replica,
+    soak,
 )
 
 

@@ -130,3 +130,14 @@ class HealthHandler(TerrariumAPIHandler):
         self.write_json(
             {"status": "ok", "agents": len(self.context.registry), "version": self.context.version}
         )
+
+
+class NotFoundHandler(TerrariumAPIHandler):
+    """Any other path under ``terrarium/``: the protocol's JSON 404, whatever the method.
+
+    Jupyter's own 404 page would do otherwise, and that page carries the
+    server's token to a caller who sent it.
+    """
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        raise ApiError(404, "not_found", f"no Terrarium route {self.request.path!r}")
