@@ -289,8 +289,13 @@ async def test_pending_tokens_survive_a_restart_and_resume_there(tmp_path: Path)
 class Stalling(Deleter):
     """A resume that never finishes here: the server stops (is killed) while it runs."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+
     async def resume(self, state: Any, human_input: Any) -> Any:
         self.resumed.append((state, human_input))
+        self.started.set()
         await asyncio.Event().wait()
 
 
@@ -316,8 +321,7 @@ async def test_an_answer_whose_resume_had_not_run_is_resumed_after_a_restart(
     registry, agent, _ = await started(stalling, store=SQLiteTokenStore(path))
     out = await ejected(agent)
     agent.purgatory.resolve(out.token.id, "Approve", by="ada")
-    while not stalling.resumed:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(stalling.started.wait(), 5)
     await agent.kill()  # the server dies mid-resume
     await registry.close()
     registry.token_store.close()
