@@ -7,6 +7,7 @@ replica is ``jupyter-terrarium`` in its own process (``tests.launcher``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,3 +152,19 @@ def kill(replica: TerrariumProcess) -> None:
     assert replica.process is not None
     replica.process.kill()
     replica.process.wait()
+
+
+#: Generous guard for conditions that settle asynchronously; never a measured figure.
+SETTLE = 30.0
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = SETTLE) -> Any:
+    """Poll ``check()`` until it returns something truthy, within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.1)

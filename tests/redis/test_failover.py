@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 from tests.redis.conftest import HEARTBEAT_TTL, Pair
-from tests.redis.servers import kill, replica, wait_healthy
+from tests.redis.servers import eventually, kill, replica, wait_healthy
 from tests.server.helpers import FRAME_TYPES, assert_contiguous, receive, seqs_of, until
 
 #: Generous guard for conditions that settle asynchronously; never a measured figure.
@@ -18,17 +16,6 @@ DEADLINE = 30.0
 
 def is_state(state: str) -> Callable[[dict[str, Any]], bool]:
     return lambda frame: frame.get("type") == "state" and frame["data"].get("state") == state
-
-
-async def eventually(check: Any, what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_redis_restart_loses_no_accepted_perturbation(pair: Pair) -> None:

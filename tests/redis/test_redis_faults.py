@@ -25,6 +25,7 @@ from tornado.simple_httpclient import HTTPTimeoutError
 from tornado.websocket import WebSocketClientConnection
 
 from tests.redis.conftest import Pair
+from tests.redis.servers import eventually
 from tests.server.helpers import FRAME_TYPES, Gateway, HandshakeRefused, RawWebSocket, receive
 
 #: Generous guard for anything that settles asynchronously; never a measured figure.
@@ -56,17 +57,6 @@ PROTOCOL_CODES = {
     "agent_error",
     "agent_unavailable",
 }
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = DEADLINE) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.2)
 
 
 class Answers:

@@ -6,9 +6,7 @@ serves them through the backplane.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import Any
 
 from tests.redis.conftest import Pair
@@ -31,18 +29,6 @@ async def listing(pair: Pair, which: str) -> dict[str, dict[str, Any]]:
     reply = await gateway.get("api", "agents")
     assert reply.code == 200, reply
     return {status["id"]: status for status in reply.body["agents"]}
-
-
-async def eventually(check: Any, what: str) -> Any:
-    """Poll ``check()`` until it returns something truthy, within ``DEADLINE``."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_b_lists_every_agent_of_a_with_its_owner(shared_pair: Pair) -> None:

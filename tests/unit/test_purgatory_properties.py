@@ -75,7 +75,7 @@ from terrarium.token_store import MemoryTokenStore, SQLiteTokenStore, TokenStore
 SCALE = max(1, int(os.environ.get("TERRARIUM_PROPERTY_SCALE", "1")))
 
 PURGATORY_SETTINGS = settings(
-    max_examples=600 * SCALE,
+    max_examples=400 * SCALE,
     stateful_step_count=30,
     deadline=None,
     print_blob=True,
