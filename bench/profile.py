@@ -22,7 +22,8 @@ class Profile:
     #: ready, so one read takes many frames and the clients' core is not the limit
     #: (``bench.pacing``).
     read_pace: float = 0.002
-    #: Characters of ``output`` per event: 84 makes a ~204-byte event, as in PERF-NOTES.
+    #: Characters of ``output`` per event: 84 makes a ~204-byte event, the size the
+    #: mirror was designed around.
     event_bytes: int = 84
     #: Fixed-rate latency (T3): observers, events per second, seconds sampled.
     latency_observers: int = 100

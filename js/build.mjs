@@ -1,5 +1,5 @@
 // Bundle the widgets and the dashboard page with esbuild:
-//   terrarium/static/{agent_view,terrarium_grid,perturb_console,purgatory_panel}.js
+//   terrarium/static/{agent_view,terrarium_grid,perturb_console,purgatory_panel,pipeline}.js
 //   terrarium/static/terrarium.css (the same styles the bundles inject; usable as `_css`)
 //   jupyter_extension/static/dashboard.js
 // Each bundle is one self-contained ES module, as anywidget's `_esm` wants.
@@ -39,6 +39,7 @@ const builds = [
       terrarium_grid: join(here, "src", "terrarium_grid.js"),
       perturb_console: join(here, "src", "perturb_console.js"),
       purgatory_panel: join(here, "src", "purgatory_panel.js"),
+      pipeline: join(here, "src", "pipeline.js"),
     },
     outdir: widgets,
   },
@@ -48,6 +49,11 @@ const builds = [
 if (watch) {
   const { context } = await import("esbuild");
   for (const options of builds) await (await context(options)).watch();
+  // The stylesheet is a plain copy: follow it too, so the widgets' `_css` stays current.
+  const { watch: follow } = await import("node:fs");
+  follow(join(here, "src", "styles.css"), () =>
+    copyFile(join(here, "src", "styles.css"), join(widgets, "terrarium.css")).catch(console.error),
+  );
 } else {
   await Promise.all(builds.map((options) => build(options)));
 }

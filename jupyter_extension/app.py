@@ -18,11 +18,12 @@ from prometheus_client import REGISTRY
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 import terrarium
-from jupyter_extension.backplane import BackplaneConfig, make_bus, redis_token_store
+from jupyter_extension.backplane import make_bus, redis_token_store
 from jupyter_extension.context import CONTEXT_SETTING, EXTENSION_NAME, TerrariumContext
 from jupyter_extension.handlers.observe import ObserveHandler
 from jupyter_extension.handlers.page import DashboardHandler
 from jupyter_extension.handlers.perturb import PerturbHandler
+from jupyter_extension.handlers.pipelines import PipelineHandler, PipelinesHandler
 from jupyter_extension.handlers.prism import CommandHandler, GenusHandler, OpenAPIHandler
 from jupyter_extension.handlers.publish import PublishHandler
 from jupyter_extension.handlers.purgatory import (
@@ -40,20 +41,28 @@ from jupyter_extension.handlers.rest import (
     PerturbRestHandler,
 )
 from jupyter_extension.keepalive import PING_INTERVAL_MS, Keepalive
-from jupyter_extension.loading import AgentLoadError, agents_from_entry_points, agents_from_spec
+from jupyter_extension.loading import (
+    AgentLoadError,
+    Servable,
+    agents_from_entry_points,
+    agents_from_spec,
+)
 from jupyter_extension.prometheus import TerrariumCollector
 from jupyter_extension.wire import WEBSOCKET_TEXT
-from terrarium.demo import demo_agents, firehose_agent
-from terrarium.flux import AgentState, FluxAgent
-from terrarium.grammar import Grammar
+from terrarium.backplane.settings import BackplaneSettings
+from terrarium.demo.agents import demo_agents, firehose_agent
+from terrarium.demo.grammar import Grammar
+from terrarium.demo.pipeline import demo_pipeline
+from terrarium.flux import AgentState
 from terrarium.mirror import MAX_BYTES
-from terrarium.registry import AgentRegistry, MirrorSettings
-from terrarium.token_store import (
+from terrarium.pipeline import Pipeline
+from terrarium.purgatory.stores import (
     MemoryTokenStore,
     SharedTokenStore,
     SQLiteTokenStore,
     TokenStore,
 )
+from terrarium.registry import AgentRegistry, MirrorSettings
 
 HERE = Path(__file__).parent
 AUDIT_SCHEMA_ID = "https://terrarium.dev/events/perturbation"
@@ -66,6 +75,7 @@ class TerrariumApp(ExtensionApp):
     """Serve flux agents: the Reflection, the Beam, the REST routes and the dashboard."""
 
     name = EXTENSION_NAME
+    version = terrarium.__version__  # what `jupyter terrarium --version` prints
     description = "Watch and steer live agents: Terrarium's gateway on Jupyter Server."
     extension_url = "/terrarium/"
     load_other_extensions = True
@@ -88,7 +98,8 @@ class TerrariumApp(ExtensionApp):
 
     demo_agents = Bool(
         False,
-        help="""Serve the demo agents echo, heartbeat and slow. On for
+        help="""Serve the demo agents echo, heartbeat, slow and approver, and the demo
+        pipeline 'requests' (commands | parse | route | review). On for
         'jupyter terrarium', off when the extension is loaded into another server.""",
     ).tag(config=True)
 
@@ -319,8 +330,14 @@ class TerrariumApp(ExtensionApp):
         REGISTRY.register(self.collector)
         page_config = self.server.web_app.settings.setdefault("page_config_data", {})
         page_config["terrarium"] = {"version": terrarium.__version__, "protocol": 1}
-        for agent in self._configured_agents():
-            self.registry.register(agent)
+        for served in self._configured_agents():
+            try:
+                if isinstance(served, Pipeline):
+                    self.registry.register_pipeline(served)
+                else:
+                    self.registry.register(served)
+            except (TypeError, ValueError) as error:
+                self.log.error("Terrarium could not serve %r: %s", served.id, error)
         if self.demo_agents and Grammar.genus_name not in self.registry.prism:
             self.registry.prism.register(Grammar())
         self.log.info("Terrarium serves %d agents: %s", len(self.registry), self._agent_ids())
@@ -332,13 +349,15 @@ class TerrariumApp(ExtensionApp):
             settings.get("ws_ping_interval", PING_INTERVAL_MS), settings.get("ws_ping_timeout")
         )
 
-    def _backplane(self) -> BackplaneConfig:
-        return BackplaneConfig(
+    def _backplane(self) -> BackplaneSettings:
+        return BackplaneSettings(
             redis_url=self.redis_url,
             replica_id=self.replica_id,
             namespace=self.redis_namespace,
             stream_length=self.redis_stream_length,
             stream_bytes=self.redis_stream_bytes,
+            # A beat several times per TTL, so one lost beat does not make an owner dead.
+            heartbeat_interval=max(0.05, min(1.0, self.redis_heartbeat_ttl / 5)),
             heartbeat_ttl=self.redis_heartbeat_ttl,
             dead_owner_grace=self.redis_dead_owner_grace,
         )
@@ -352,10 +371,11 @@ class TerrariumApp(ExtensionApp):
         self.log.info("Terrarium keeps semaphore tokens in %s", self.purgatory_path)
         return SQLiteTokenStore(self.purgatory_path)
 
-    def _configured_agents(self) -> list[FluxAgent]:
-        agents: list[FluxAgent] = []
+    def _configured_agents(self) -> list[Servable]:
+        agents: list[Servable] = []
         if self.demo_agents:
             agents.extend(demo_agents())
+            agents.append(demo_pipeline())
         if self.bench_agents:
             agents.append(firehose_agent())
         for spec in self.agents:
@@ -369,13 +389,23 @@ class TerrariumApp(ExtensionApp):
                     self.log.error("Terrarium could not load entry point %s", found)
                 else:
                     agents.extend(found)
-        unique: dict[str, FluxAgent] = {}
-        for agent in agents:
-            if agent.id in unique:
-                self.log.error("Terrarium: two agents are named %r; keeping the first", agent.id)
-            else:
-                unique[agent.id] = agent
-        return list(unique.values())
+        kept: list[Servable] = []
+        names: set[str] = set()
+        for served in agents:
+            ids = (
+                [stage.id for stage in served.stages]
+                if isinstance(served, Pipeline)
+                else [served.id]
+            )
+            clash = names.intersection(ids)
+            if clash:
+                self.log.error(
+                    "Terrarium: two agents are named %r; keeping the first", sorted(clash)[0]
+                )
+                continue
+            names.update(ids)
+            kept.append(served)
+        return kept
 
     def _agent_ids(self) -> str:
         return ", ".join(agent.id for agent in self.registry) or "(none)"
@@ -398,6 +428,8 @@ class TerrariumApp(ExtensionApp):
                 (rf"/{base}/api/agents/{SEGMENT}/events", EventsHandler),
                 (rf"/{base}/api/agents/{SEGMENT}/perturb", PerturbRestHandler),
                 (rf"/{base}/api/health", HealthHandler),
+                (rf"/{base}/api/pipelines", PipelinesHandler),
+                (rf"/{base}/api/pipelines/{SEGMENT}", PipelineHandler),
                 (rf"/{base}/api/purgatory/{SEGMENT}/pending", PendingHandler),
                 (rf"/{base}/api/purgatory/{SEGMENT}/resolve/{SEGMENT}", ResolveHandler),
                 (rf"/{base}/api/purgatory/{SEGMENT}/cancel/{SEGMENT}", CancelHandler),
@@ -424,6 +456,8 @@ class TerrariumApp(ExtensionApp):
         await self.bus.start()
         if self.registry.membership is not None:
             return
+        for pipeline in self.registry.pipelines.values():
+            pipeline.start()  # downstream first, so each stage finds its readers flowing
         for agent in self.registry:
             if agent.state is AgentState.DORMANT:
                 agent.start()

@@ -19,6 +19,7 @@ from tornado.websocket import WebSocketHandler
 from jupyter_extension.keepalive import Keepalive
 from jupyter_extension.wire import WebSocketObserver
 from terrarium.bus import EventBus, LocalBus
+from terrarium.protocol import Status
 from terrarium.registry import AgentRegistry
 
 AUTH_RESOURCE = "terrarium"
@@ -63,6 +64,10 @@ class TerrariumContext:
         """The bus, never None once built."""
         assert self.bus is not None
         return self.bus
+
+    def status(self, agent_id: str) -> Status:
+        """A local agent's STATUS as this gateway shows it (the bus adds ``owner``)."""
+        return self.events.describe(self.registry.status(agent_id))
 
     def bucket(self) -> TokenBucket:
         return TokenBucket(self.perturb_rate_limit)

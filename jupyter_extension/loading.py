@@ -1,6 +1,7 @@
 """Finding the agents to serve: ``module:factory`` strings and ``terrarium.agents`` entry points.
 
-A factory is any callable that returns a ``FluxAgent`` or an iterable of them.
+A factory is any callable that returns what a gateway serves: a ``FluxAgent``,
+a ``Pipeline`` of them, or an iterable of those.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from terrarium.flux import FluxAgent
+from terrarium.pipeline import Pipeline
+
+#: What a factory may make: agents, and pipelines of agents.
+Servable = FluxAgent | Pipeline
 
 ENTRY_POINT_GROUP = "terrarium.agents"
 
@@ -21,7 +26,7 @@ class AgentLoadError(Exception):
     """A configured agent could not be made; the message says which and why."""
 
 
-def _agents_from(spec: str, factory: Any) -> list[FluxAgent]:
+def _agents_from(spec: str, factory: Any) -> list[Servable]:
     if not callable(factory):
         raise AgentLoadError(f"{spec}: {factory!r} is not callable")
     try:
@@ -30,13 +35,15 @@ def _agents_from(spec: str, factory: Any) -> list[FluxAgent]:
         raise AgentLoadError(
             f"{spec}: the factory raised {type(error).__name__}: {error}"
         ) from error
-    if isinstance(made, FluxAgent):
+    if isinstance(made, FluxAgent | Pipeline):
         return [made]
     if isinstance(made, Iterable) and not isinstance(made, str | bytes | dict):
         agents = list(made)
-        if all(isinstance(agent, FluxAgent) for agent in agents):
+        if all(isinstance(agent, FluxAgent | Pipeline) for agent in agents):
             return agents
-    raise AgentLoadError(f"{spec}: the factory must return a FluxAgent or a list of them")
+    raise AgentLoadError(
+        f"{spec}: the factory must return a FluxAgent, a Pipeline or a list of them"
+    )
 
 
 def load_factory(spec: str) -> Callable[[], Any]:
@@ -61,13 +68,13 @@ def load_factory(spec: str) -> Callable[[], Any]:
     return target  # type: ignore[no-any-return]
 
 
-def agents_from_spec(spec: str) -> list[FluxAgent]:
+def agents_from_spec(spec: str) -> list[Servable]:
     return _agents_from(spec, load_factory(spec))
 
 
-def agents_from_entry_points() -> list[tuple[str, list[FluxAgent] | AgentLoadError]]:
+def agents_from_entry_points() -> list[tuple[str, list[Servable] | AgentLoadError]]:
     """Every ``terrarium.agents`` entry point, with its agents or why it failed."""
-    found: list[tuple[str, list[FluxAgent] | AgentLoadError]] = []
+    found: list[tuple[str, list[Servable] | AgentLoadError]] = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         name = f"{point.name} = {point.value}"
         try:

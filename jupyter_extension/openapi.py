@@ -9,11 +9,15 @@ under a prefix of their own, so two commands may use types of the same name.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, Required, get_args, get_origin, get_type_hints
+
+from pydantic import TypeAdapter
 
 from jupyter_extension.handlers.base import MAX_LIMIT, MAX_SEQ
+from terrarium import protocol
 from terrarium.names import NAME_PATTERN
-from terrarium.prism import RESERVED_GENERA, Command, Genus, Prism
+from terrarium.prism.commands import RESERVED_GENERA, Command, Genus, Prism
+from terrarium.protocol import Doc
 
 JSONSchema = dict[str, Any]
 
@@ -28,125 +32,56 @@ def _object(required: list[str], **properties: JSONSchema) -> JSONSchema:
     return {"type": "object", "required": required, "properties": properties}
 
 
-_ERROR_PROPERTIES: dict[str, JSONSchema] = {
-    "error": {"type": "string", "description": "machine-readable code"},
-    "message": {"type": "string"},
+#: The protocol's shapes (terrarium.protocol) the routes below refer to, by component name.
+SHAPES: dict[str, Any] = {
+    "Error": protocol.ErrorBody,
+    "ValidationError": protocol.ValidationErrorBody,
+    "CommandError": protocol.CommandErrorBody,
+    "Status": protocol.Status,
+    "Event": protocol.Event,
+    "Token": protocol.Token,
+    "Health": protocol.Health,
+    "CommandDescription": protocol.CommandDescription,
+    "GenusListing": protocol.GenusListing,
+    "AgentsListing": protocol.AgentsListing,
+    "EventsPage": protocol.EventsPage,
+    "PerturbBody": protocol.RestPerturbBody,
+    "PerturbResult": protocol.RestPerturbResult,
+    "PerturbAccepted": protocol.RestPerturbAccepted,
+    "PendingListing": protocol.PendingListing,
+    "TokenReply": protocol.TokenReply,
+    "Pipeline": protocol.Pipeline,
+    "PipelinesListing": protocol.PipelinesListing,
+    "ResolveBody": protocol.ResolveBody,
 }
 
-EPOCH: JSONSchema = {
-    "type": "string",
-    "description": "names the agent's numbering of seqs: new whenever seqs start afresh",
-}
 
-#: The protocol's fixed shapes (section 1 and 4), referenced by the routes below.
-COMPONENTS: dict[str, JSONSchema] = {
-    "Error": _object(["error", "message"], **_ERROR_PROPERTIES),
-    "ValidationError": _object(
-        ["error", "message", "details"],
-        **_ERROR_PROPERTIES,
-        details={
-            "type": "array",
-            "description": "every error, located by its path into the body",
-            "items": _object(
-                ["loc", "msg", "type"],
-                loc={"type": "array", "items": {"type": ["string", "integer"]}},
-                msg={"type": "string"},
-                type={"type": "string"},
-            ),
-        },
-    ),
-    "CommandError": _object(
-        ["error", "error_type", "message"],
-        error={"const": "command_error"},
-        error_type={"type": "string", "description": "class of the exception the command raised"},
-        message={"type": "string"},
-    ),
-    "Status": _object(
-        [
-            "id",
-            "genus",
-            "state",
-            "seq",
-            "observers",
-            "events",
-            "pressure",
-            "flow",
-            "temperature",
-            "turbulence",
-            "queue_depth",
-            "pending_semaphores",
-            "commands",
-            "epoch",
-        ],
-        id={"type": "string"},
-        genus={"type": ["string", "null"]},
-        state={
-            "enum": ["dormant", "flowing", "perturbed", "draining", "stopped", "collapsed"],
-        },
-        seq={"type": "integer", "minimum": 0},
-        observers={"type": "integer", "minimum": 0},
-        events={"type": "integer", "minimum": 0},
-        pressure={"type": "number", "minimum": 0, "maximum": 100},
-        flow={"type": "number", "minimum": 0},
-        temperature={"type": "number", "minimum": 0, "maximum": 1},
-        turbulence={"type": "number", "minimum": 0, "maximum": 1},
-        queue_depth={"type": "integer", "minimum": 0},
-        pending_semaphores={"type": "integer", "minimum": 0},
-        commands={"type": "array", "items": {"type": "string"}},
-        epoch=EPOCH,
-        owner={
-            "type": "string",
-            "description": "Distributed mode only (TerrariumApp.redis_url): the replica "
-            "that runs the agent.",
-        },
-        available={
-            "type": "boolean",
-            "description": "Distributed mode only: false once the owner's heartbeat "
-            "expired (the state then reads 'stopped').",
-        },
-    ),
-    "Event": _object(
-        ["seq", "ts", "agent_id", "type", "data"],
-        seq={"type": "integer", "minimum": 1},
-        ts={"type": "number"},
-        agent_id={"type": "string"},
-        type={"type": "string"},
-        data={"type": "object"},
-    ),
-    "Token": _object(
-        ["id", "agent_id", "reason", "prompt", "options", "severity", "created_at", "status"],
-        id={"type": "string"},
-        agent_id={"type": "string"},
-        reason={"type": "string"},
-        prompt={"type": "string"},
-        options={"type": "array", "items": {"type": "string"}},
-        severity={"enum": ["info", "warning", "critical"]},
-        created_at={"type": "string", "format": "date-time"},
-        deadline={"type": ["string", "null"], "format": "date-time"},
-        status={"enum": ["pending", "resuming", "resolved", "cancelled", "voided"]},
-    ),
-    "Health": _object(
-        ["status", "agents", "version"],
-        status={"const": "ok"},
-        agents={"type": "integer", "minimum": 0},
-        version={"type": "string"},
-    ),
-    "CommandDescription": _object(
-        ["name", "help", "aliases", "examples", "arguments", "result"],
-        name={"type": "string"},
-        help={"type": "string"},
-        aliases={"type": "array", "items": {"type": "string"}},
-        examples={"type": "array", "items": {"type": "object"}},
-        arguments={"type": "object", "description": "JSON Schema of the keyword arguments"},
-        result={"type": "object", "description": "JSON Schema of the result"},
-    ),
-    "GenusListing": _object(
-        ["genus", "description", "commands"],
-        genus={"type": "string"},
-        description={"type": "string"},
-        commands={"type": "array", "items": _ref("CommandDescription")},
-    ),
-}
+def _described(shape: Any, schema: JSONSchema) -> JSONSchema:
+    """Copy each field's ``protocol.Doc`` into its property's description."""
+    properties = schema.get("properties", {})
+    for name, hint in get_type_hints(shape, include_extras=True).items():
+        while get_origin(hint) in (NotRequired, Required):
+            hint = get_args(hint)[0]
+        docs = [item for item in getattr(hint, "__metadata__", ()) if isinstance(item, Doc)]
+        if docs and name in properties:
+            properties[name]["description"] = docs[0].text
+    return schema
+
+
+def protocol_components() -> dict[str, JSONSchema]:
+    """The component schemas, generated from ``terrarium.protocol`` by pydantic."""
+    components: dict[str, JSONSchema] = {}
+    for name, shape in SHAPES.items():
+        schema = TypeAdapter(shape).json_schema(ref_template=SCHEMAS + "{model}")
+        for nested, definition in schema.pop("$defs", {}).items():
+            nested_shape = getattr(protocol, nested)
+            components.setdefault(nested, _described(nested_shape, definition))
+        components[name] = _described(shape, schema)
+    return components
+
+
+#: Built once per process: the protocol does not change while it runs.
+COMPONENTS: dict[str, JSONSchema] = protocol_components()
 
 
 def _json(schema: JSONSchema, description: str) -> JSONSchema:
@@ -169,7 +104,8 @@ def _path_parameter(name: str, description: str) -> JSONSchema:
 
 AGENT_ID = _path_parameter("agent_id", "the agent's id")
 TOKEN_ID = _path_parameter("token_id", "the semaphore token's id")
-GENUS = _path_parameter("genus", "a registered genus (not agents, purgatory, health)")
+PIPELINE_ID = _path_parameter("pipeline_id", "the pipeline's id")
+GENUS = _path_parameter("genus", "a registered genus (not agents, purgatory, health, pipelines)")
 GENUS["schema"]["not"] = {"enum": sorted(RESERVED_GENERA)}
 COMMAND = _path_parameter("command", "a command of the genus, or one of its aliases")
 
@@ -257,7 +193,7 @@ def _fixed_routes(builder: _Builder) -> None:
         "/agents",
         "listAgents",
         "Every agent's status",
-        _json(_object(["agents"], agents={"type": "array", "items": _ref("Status")}), "agents"),
+        _json(_ref("AgentsListing"), "agents"),
     )
     builder.read(
         "/agents/{agent_id}",
@@ -267,29 +203,14 @@ def _fixed_routes(builder: _Builder) -> None:
         parameters=[AGENT_ID],
         responses=agent_missing,
     )
-    gap = {
-        "oneOf": [
-            {"type": "null"},
-            _object(["from", "to"], **{"from": {"type": "integer"}, "to": {"type": "integer"}}),
-        ]
-    }
     builder.read(
         "/agents/{agent_id}/events",
         "agentEvents",
         "Kept history after a seq",
         _json(
-            _object(
-                ["events", "gap", "epoch"],
-                events={"type": "array", "items": _ref("Event")},
-                gap=gap,
-                epoch=EPOCH,
-                reset={
-                    "const": True,
-                    "description": "present when 'since' was of another epoch: the events "
-                    "start from the beginning of what is kept",
-                },
-            ),
-            "events, the range no longer kept (or null), and their epoch",
+            _ref("EventsPage"),
+            "events, the range no longer kept (or null), and their epoch; 'reset' when "
+            "'since' was of another epoch and the events start from what is kept",
         ),
         parameters=[
             AGENT_ID,
@@ -305,32 +226,15 @@ def _fixed_routes(builder: _Builder) -> None:
         ],
         responses={"400": _error("bad since or limit"), **agent_missing},
     )
-    perturb_body = {
-        "type": "object",
-        "required": ["data"],
-        "properties": {
-            "data": {"description": "any JSON value, handed to the agent"},
-            "priority": {"type": "integer", "minimum": 1, "maximum": 199, "default": 100},
-            "timeout": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 86400},
-        },
-    }
     builder.write(
         "/agents/{agent_id}/perturb",
         "perturbAgent",
         "Perturb an agent and wait for its output",
-        perturb_body,
+        _ref("PerturbBody"),
         {
-            "200": _json(
-                _object(["perturbation_id", "output"], perturbation_id={"type": "string"}),
-                "the agent's output",
-            ),
+            "200": _json(_ref("PerturbResult"), "the agent's output"),
             "202": _json(
-                _object(
-                    ["perturbation_id", "token"],
-                    perturbation_id={"type": "string"},
-                    token=_ref("Token"),
-                ),
-                "the agent asked a human: a semaphore token was ejected",
+                _ref("PerturbAccepted"), "the agent asked a human: a semaphore token was ejected"
             ),
             "400": _error("bad_request"),
             **agent_missing,
@@ -342,6 +246,20 @@ def _fixed_routes(builder: _Builder) -> None:
         parameters=[AGENT_ID],
     )
     builder.read("/health", "health", "Liveness and agent count", _json(_ref("Health"), "health"))
+    builder.read(
+        "/pipelines",
+        "listPipelines",
+        "Every pipeline this gateway runs: stages, edges and live edge figures",
+        _json(_ref("PipelinesListing"), "pipelines"),
+    )
+    builder.read(
+        "/pipelines/{pipeline_id}",
+        "getPipeline",
+        "One pipeline's graph with live edge figures",
+        _json(_ref("Pipeline"), "the pipeline"),
+        parameters=[PIPELINE_ID],
+        responses={"404": _error("unknown_pipeline")},
+    )
     builder.read(
         "/openapi.json",
         "openapi",
@@ -368,7 +286,7 @@ def _purgatory_routes(builder: _Builder) -> None:
         "/purgatory/{agent_id}/pending",
         "pendingTokens",
         "Semaphore tokens waiting for a human",
-        _json(_object(["pending"], pending={"type": "array", "items": _ref("Token")}), "pending"),
+        _json(_ref("PendingListing"), "pending"),
         parameters=[AGENT_ID],
         responses=missing,
     )
@@ -381,7 +299,7 @@ def _purgatory_routes(builder: _Builder) -> None:
         responses=missing,
     )
     resolved = _json(
-        _object(["token"], token=_ref("Token")),
+        _ref("TokenReply"),
         "the token: 'resuming' once an answer is recorded (its resume runs next), "
         "'cancelled' once cancelled",
     )
@@ -389,7 +307,7 @@ def _purgatory_routes(builder: _Builder) -> None:
         "/purgatory/{agent_id}/resolve/{token_id}",
         "resolveToken",
         "Answer a semaphore: the agent resumes with the human input",
-        _object(["human_input"], human_input={"description": "any JSON value"}),
+        _ref("ResolveBody"),
         {
             "200": resolved,
             "400": _error("bad body"),

@@ -6,20 +6,20 @@ to keep in step with agents coming and going.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from terrarium.metrics import DESCRIPTIONS
 from terrarium.registry import AgentRegistry
 
 _GAUGES = (
-    ("pressure", "Perturbation queue fill, 0-100"),
-    ("flow", "Events per second over the sliding window"),
-    ("temperature", "Entropy consumed (or the agent's own figure), 0-1"),
-    ("turbulence", "Errors per event over the sliding window, 0-1"),
-    ("queue_depth", "Perturbations waiting"),
-    ("observers", "Observers attached to the mirror"),
+    *(
+        (name, DESCRIPTIONS[name])
+        for name in ("pressure", "flow", "temperature", "turbulence", "queue_depth", "observers")
+    ),
     ("seq", "Newest event sequence number"),
 )
 
@@ -33,7 +33,8 @@ class TerrariumCollector(Collector):
         for name, description in _GAUGES:
             family = GaugeMetricFamily(f"terrarium_agent_{name}", description, labels=["agent"])
             for status in statuses:
-                family.add_metric([status["id"]], float(status[name]))
+                row: Mapping[str, Any] = status
+                family.add_metric([status["id"]], float(row[name]))
             yield family
         events = CounterMetricFamily(
             "terrarium_agent_events", "Events the agent has processed", labels=["agent"]

@@ -2,7 +2,7 @@
 
 Embedded (the default), every agent lives in this process and ``LocalBus``
 changes nothing: mirrors fan out in-process, perturbations go straight into
-the agent's queue. A distributed bus (``terrarium.redis_bus.RedisBus``) adds
+the agent's queue. A distributed bus (``terrarium.backplane.bus.RedisBus``) adds
 what a replica needs for agents owned by another process: a follower mirror
 fed from the owner's stream, perturbations and semaphore answers routed to the
 owner, and a shared directory of agents. The gateway only ever asks the bus
@@ -11,81 +11,11 @@ about agents it does not hold itself, so the local path stays as it is.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
-from terrarium.mirror import HolographicBuffer, Replay
-from terrarium.semaphore import SemaphoreToken
-
-if TYPE_CHECKING:
-    from terrarium.flux import FluxAgent
-    from terrarium.registry import AgentRegistry
-
-
-@dataclass(frozen=True, slots=True)
-class Routed:
-    """A perturbation sent to another replica's agent.
-
-    ``future`` resolves as a local perturbation's does: with the output, with
-    ``Ejected`` when the agent asked a human, or with a ``PerturbationError``.
-    """
-
-    perturbation_id: str
-    future: asyncio.Future[Any]
-
-
-class RemoteAgent(Protocol):
-    """An agent owned by another replica, as this replica can reach it."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def owner(self) -> str: ...
-
-    @property
-    def available(self) -> bool:
-        """False once its owner stopped answering (its heartbeat expired)."""
-        ...
-
-    def status(self) -> dict[str, Any]:
-        """The protocol's STATUS, as last published by the owner, with ``owner``."""
-        ...
-
-    async def mirror(self) -> HolographicBuffer:
-        """A local mirror fed from the owner's stream, for observers on this replica."""
-        ...
-
-    async def replay(
-        self, since: int | None, limit: int | None, epoch: str | None = None
-    ) -> Replay: ...
-
-    def perturb(
-        self, data: Any, *, priority: int, timeout: float | None, by: str | None
-    ) -> Routed: ...
-
-    async def resolve(self, token_id: str, human_input: Any, by: str | None) -> SemaphoreToken:
-        """Resolve on the owner; raises ``UnknownToken``, ``NotPending`` or a refusal."""
-        ...
-
-    async def cancel(self, token_id: str) -> SemaphoreToken: ...
-
-    def pending(self) -> list[SemaphoreToken]: ...
-
-    async def token(self, token_id: str) -> SemaphoreToken:
-        """The token from the shared store (read from Redis if not in memory); raises
-        ``UnknownToken``."""
-        ...
-
-
-class Membership(Protocol):
-    """What a registry tells its bus: an agent arrived (to start when ready), or left."""
-
-    def adopt(self, agent: FluxAgent, start: Callable[[], None] | None) -> None: ...
-
-    def release(self, agent_id: str) -> None: ...
+from terrarium.protocol import Status
+from terrarium.registry import AgentRegistry
+from terrarium.served import ServedAgent
 
 
 class EventBus(Protocol):
@@ -98,15 +28,15 @@ class EventBus(Protocol):
 
     async def close(self) -> None: ...
 
-    async def statuses(self) -> list[dict[str, Any]]:
+    async def statuses(self) -> list[Status]:
         """STATUS of every live agent the bus knows, local ones included."""
         ...
 
-    def describe(self, status: dict[str, Any]) -> dict[str, Any]:
+    def describe(self, status: Status) -> Status:
         """A local agent's STATUS as this bus shows it (with ``owner`` when distributed)."""
         ...
 
-    async def remote(self, agent_id: str) -> RemoteAgent | None:
+    async def remote(self, agent_id: str) -> ServedAgent | None:
         """The agent if another replica owns it; None when nobody else does."""
         ...
 
@@ -125,11 +55,11 @@ class LocalBus:
     async def close(self) -> None:
         return None
 
-    async def statuses(self) -> list[dict[str, Any]]:
+    async def statuses(self) -> list[Status]:
         return self._registry.statuses()
 
-    def describe(self, status: dict[str, Any]) -> dict[str, Any]:
+    def describe(self, status: Status) -> Status:
         return status
 
-    async def remote(self, agent_id: str) -> RemoteAgent | None:
+    async def remote(self, agent_id: str) -> ServedAgent | None:
         return None

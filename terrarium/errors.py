@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from terrarium.protocol import PerturbErrorCode
+
 
 class PerturbationError(Exception):
     """Base of every refusal; ``code`` is the protocol's error code."""
 
-    code: ClassVar[str] = "agent_error"
+    code: ClassVar[PerturbErrorCode] = "agent_error"
 
 
 class BadRequest(PerturbationError):

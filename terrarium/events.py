@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from terrarium.errors import BadRequest
 
@@ -20,18 +19,6 @@ PROTOCOL_VERSION: Final = 1
 #: Well below the interpreter's recursion limit, so neither parsing a value nor
 #: encoding it again (an echo, a reflected event) can raise ``RecursionError``.
 MAX_JSON_DEPTH: Final = 100
-
-EventType = Literal[
-    "state",
-    "perturbation",
-    "result",
-    "error",
-    "metabolism",
-    "semaphore_ejected",
-    "semaphore_resolved",
-    "semaphore_cancelled",
-    "semaphore_voided",
-]
 
 _encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=repr)
 
@@ -132,26 +119,3 @@ def _deeper_than(value: Any, limit: int) -> bool:
 def finite(value: float, default: float = 0.0) -> float:
     """A float that is safe to put on the wire."""
     return value if math.isfinite(value) else default
-
-
-@dataclass(frozen=True, slots=True)
-class TerrariumEvent:
-    """One reflected event: what observers receive, and what history keeps."""
-
-    seq: int
-    ts: float
-    agent_id: str
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "ts": self.ts,
-            "agent_id": self.agent_id,
-            "type": self.type,
-            "data": self.data,
-        }
-
-    def to_json(self) -> str:
-        return to_json(self.as_dict())

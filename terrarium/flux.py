@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from terrarium.deadlines import DeadlineWatch
 from terrarium.errors import AgentError, AgentUnavailable, PerturbationTimeout
@@ -27,12 +26,15 @@ from terrarium.perturbation import (
     REENTRY_PRIORITY,
     Perturbation,
     PerturbationQueue,
+    new_perturbation_id,
 )
-from terrarium.purgatory import Purgatory
-from terrarium.semaphore import ReentryContext, SemaphoreToken
-from terrarium.token_store import TokenStore
+from terrarium.pipeline.stage import OutputPolicy
+from terrarium.purgatory.decisions import Purgatory
+from terrarium.purgatory.stores import TokenStore
+from terrarium.purgatory.tokens import ReentryContext, SemaphoreToken
 
-OutputPolicy = Literal["block", "drop_oldest", "drop_newest"]
+if TYPE_CHECKING:
+    from terrarium.pipeline import Pipeline
 
 
 class AgentState(StrEnum):
@@ -139,8 +141,6 @@ class FluxAgent:
         self._invoke = self._resolve_invoke(handler)
         self._source = source
         self._queue = PerturbationQueue(self.config.buffer_size)
-        #: Perturbation ids: 64 random bits each, without a system call per request.
-        self._ids = random.Random()
         #: Answers ``timeout`` at each perturbation's deadline (made with the first one).
         self._deadlines: DeadlineWatch | None = None
         self._inbox: asyncio.Queue[Any] | None = None
@@ -342,7 +342,7 @@ class FluxAgent:
             priority=priority,
             timeout=timeout,
             by=by,
-            id=perturbation_id or self._ids.randbytes(8).hex(),
+            id=perturbation_id or new_perturbation_id(),
         )
         deadlines = self._deadlines
         if deadlines is None:
@@ -442,8 +442,6 @@ class FluxAgent:
             async for item in self._source:
                 await self._inbox.put(item)
                 self._work.set()
-        except asyncio.CancelledError:
-            raise
         except Exception as error:
             self._collapse(error)
 
@@ -460,8 +458,6 @@ class FluxAgent:
                 else:
                     self._work.clear()
                     await self._work.wait()
-        except asyncio.CancelledError:
-            raise
         except Exception as error:
             self._collapse(error)
             return
@@ -666,6 +662,59 @@ class FluxAgent:
         queue: asyncio.Queue[Any] = asyncio.Queue(self.config.output_buffer)
         self._subscribers.append(queue)
         return OutputSubscription(queue, self._subscribers)
+
+    def subscribe(self, queue: asyncio.Queue[Any]) -> OutputSubscription:
+        """Every output from this call on, into a queue of the caller's making.
+
+        A pipeline edge is such a queue: it counts what it drops, which a
+        plain ``outputs()`` subscription cannot. A full ``queue`` is waited on
+        or dropped from per ``output_policy``, as for ``outputs()``.
+        """
+        self._subscribers.append(queue)
+        return OutputSubscription(queue, self._subscribers)
+
+    # -- pipelines ----------------------------------------------------------------------------
+
+    @property
+    def source(self) -> AsyncIterable[Any] | None:
+        return self._source
+
+    def feed(self, source: AsyncIterable[Any]) -> None:
+        """Give a dormant agent without a source the source it will consume (a pipeline stage)."""
+        if self._lifecycle is not AgentState.DORMANT:
+            raise ValueError(f"agent {self.id} is {self._lifecycle.value}, not dormant")
+        if self._source is not None:
+            raise ValueError(f"agent {self.id} already has a source")
+        self._source = source
+
+    async def drain(self, *, source_ends: bool = False) -> None:
+        """Serve every source item already read, then stop: ``stop`` lets them go.
+
+        The source is stopped now, or with ``source_ends`` read to its end
+        first (a pipeline stage, whose source ends once its upstreams stopped).
+        The agent then stops by itself once the items read are served, as
+        ``max_events`` makes it (its config is replaced by one that says so).
+        """
+        pump = self._pump_task
+        if pump is not None and not pump.done():
+            if not source_ends:
+                pump.cancel()
+            await asyncio.wait([pump])
+        inbox = self._inbox
+        if self._lifecycle is not AgentState.FLOWING or inbox is None or inbox.empty():
+            await self.stop()
+            return
+        read = self._source_events + inbox.qsize()
+        if self.config.max_events is None or read < self.config.max_events:
+            self.config = replace(self.config, max_events=read)
+        assert self._stopped is not None
+        await asyncio.shield(self._stopped)
+
+    def __or__(self, other: FluxAgent | Pipeline) -> Pipeline:
+        """``a | b``: a pipeline in which a's outputs are b's source (``terrarium.pipeline``)."""
+        from terrarium.pipeline import pipeline  # the pipeline package imports this module
+
+        return pipeline(self, other)
 
 
 class OutputSubscription:

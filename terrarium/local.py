@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from terrarium.flux import FluxAgent
+from terrarium.protocol import Status
 from terrarium.registry import AgentRegistry, MirrorSettings
 
 #: The attribute of the IPython shell that holds its kernel's ``LocalTerrarium``.
@@ -74,7 +75,7 @@ class LocalTerrarium:
         for agent_id in [agent.id for agent in self]:
             await self.remove(agent_id)
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self) -> list[Status]:
         """The protocol's STATUS of every agent, as ``GET api/agents`` lists them."""
         return self.registry.statuses()
 

@@ -5,7 +5,7 @@ drops it into a ring and schedules one flush for the loop iteration. The flush
 walks the observers and writes each one's missing frames as one joined buffer
 (observers with the same lag share it), skips observers whose socket still
 has unsent data, and tells an observer that fell out of the ring what it
-missed (``gap``) or closes it, per policy. Why this shape: PERF-NOTES.md.
+missed (``gap``) or closes it, per policy. Why this shape: docs/performance.md.
 
 The ring keeps each event once, as its frame (the payload is read back out of
 it for ``replay``), and is bounded by bytes as well as by count: past

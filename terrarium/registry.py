@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from terrarium.bus import Membership
 from terrarium.errors import UnknownAgent
 from terrarium.flux import AgentState, FluxAgent
 from terrarium.metrics import Metabolism, MetabolismMeter
@@ -30,9 +29,24 @@ from terrarium.mirror import (
     HolographicBuffer,
     SlowObserverPolicy,
 )
-from terrarium.prism import Prism, exposed
-from terrarium.semaphore import SemaphoreToken
-from terrarium.token_store import MemoryTokenStore, TokenStore
+from terrarium.pipeline import UnknownPipeline
+from terrarium.pipeline.served import ServedPipeline
+from terrarium.prism.commands import Prism, exposed
+from terrarium.protocol import Status
+from terrarium.purgatory.stores import MemoryTokenStore, TokenStore
+from terrarium.purgatory.tokens import SemaphoreToken
+
+#: A pipeline this process runs, or one a kernel publishes: what ``register_pipeline`` takes.
+P = TypeVar("P", bound=ServedPipeline)
+
+
+class Membership(Protocol):
+    """What a registry tells a distributed bus: an agent arrived (to start when the bus
+    is ready), or left. Declared here, where it is used, so the registry needs no bus."""
+
+    def adopt(self, agent: FluxAgent, start: Callable[[], None] | None) -> None: ...
+
+    def release(self, agent_id: str) -> None: ...
 
 
 @dataclass
@@ -79,6 +93,8 @@ class AgentRegistry:
         self.prism = Prism()
         #: A distributed bus that claims and starts agents; None when embedded.
         self.membership: Membership | None = None
+        #: Pipelines of registered agents, by pipeline id.
+        self._pipelines: dict[str, ServedPipeline] = {}
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._entries
@@ -155,6 +171,8 @@ class AgentRegistry:
 
     async def close(self) -> None:
         """Unregister every agent: the gateway is shutting down."""
+        for pipeline_id in list(self._pipelines):
+            await self.unregister_pipeline(pipeline_id, drain=False)
         for agent_id in list(self._entries):
             if agent_id in self._entries:  # a concurrent close may have taken it already
                 await self.unregister(agent_id)
@@ -177,6 +195,67 @@ class AgentRegistry:
                 entry.genus = self._adopt_genus(entry.agent)
                 return
 
+    # -- pipelines ----------------------------------------------------------------
+
+    @property
+    def pipelines(self) -> dict[str, ServedPipeline]:
+        """The registered pipelines by id (a copy)."""
+        return dict(self._pipelines)
+
+    def pipeline(self, pipeline_id: str) -> ServedPipeline:
+        try:
+            return self._pipelines[pipeline_id]
+        except KeyError:
+            raise UnknownPipeline(f"no pipeline {pipeline_id!r}") from None
+
+    def register_pipeline(self, pipeline: P) -> P:
+        """Adopt a pipeline: register its stages not yet registered, upstream first.
+
+        Its edges are wired already, so the stages may start in any order: here
+        at once if a loop runs, or later with the other agents (by the bus,
+        when distributed). A pipeline refused for its ids or its stages' states
+        leaves nothing behind.
+        """
+        if pipeline.id in self._pipelines:
+            raise ValueError(f"a pipeline {pipeline.id!r} is already registered")
+        stages = pipeline.stages
+        if not stages:
+            raise ValueError(f"pipeline {pipeline.id!r} has no stages")
+        for stage in stages:
+            entry = self._entries.get(stage.id)
+            if entry is not None and entry.agent is not stage:
+                raise ValueError(f"another agent {stage.id!r} is registered")
+            if entry is None and stage.state is not AgentState.DORMANT:
+                raise ValueError(f"stage {stage.id!r} must be dormant to be registered")
+            for other in self._pipelines.values():
+                if stage in other:
+                    raise ValueError(f"stage {stage.id!r} is in pipeline {other.id!r} already")
+        for stage in stages:
+            if not isinstance(stage, FluxAgent):
+                raise TypeError(f"stage {stage.id!r} is not a FluxAgent: a registry serves those")
+            if stage.id not in self._entries:
+                self.register(stage, start=self.membership is not None)
+        self._pipelines[pipeline.id] = pipeline
+        if self.membership is None:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop()
+                pipeline.start()
+        return pipeline
+
+    async def unregister_pipeline(self, pipeline_id: str, *, drain: bool = True) -> None:
+        """Stop the pipeline (drained in order, or at once) and unregister its stages."""
+        pipeline = self._pipelines.pop(pipeline_id, None)
+        if pipeline is None:
+            raise UnknownPipeline(f"no pipeline {pipeline_id!r}")
+        if drain:
+            await pipeline.stop()
+        else:
+            await pipeline.kill()
+        for stage in pipeline.stages:
+            entry = self._entries.get(stage.id)
+            if entry is not None and entry.agent is stage:
+                await self.unregister(stage.id)
+
     # -- description --------------------------------------------------------------
 
     def metabolism(self, agent_id: str) -> Metabolism:
@@ -184,7 +263,7 @@ class AgentRegistry:
         agent = entry.agent
         return entry.meter.read(agent.counters(), agent.state.value, agent.mirror.observer_count)
 
-    def status(self, agent_id: str, pending: list[SemaphoreToken] | None = None) -> dict[str, Any]:
+    def status(self, agent_id: str, pending: list[SemaphoreToken] | None = None) -> Status:
         """The protocol's STATUS object (``pending``: the agent's tokens, if already read)."""
         agent = self.get(agent_id)
         vitals = self.metabolism(agent_id)
@@ -207,15 +286,14 @@ class AgentRegistry:
             "epoch": agent.mirror.epoch,
         }
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self) -> list[Status]:
         return [self.status(agent_id) for agent_id in self._entries]
 
     def snapshot(self, agent_id: str) -> dict[str, Any]:
         """What a new observer needs without history: status, vitals, pending decisions."""
         pending = self.get(agent_id).purgatory.pending()  # one read of the token store
         status = self.status(agent_id, pending)
-        status["pending"] = [token.as_protocol() for token in pending]
-        return status
+        return {**status, "pending": [token.as_protocol() for token in pending]}
 
     # -- metabolism ticks ------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from terrarium.flux import FluxAgent, FluxConfig
-from terrarium.semaphore import SemaphoreReason, SemaphoreToken, eject
+from terrarium.purgatory.tokens import SemaphoreReason, SemaphoreToken, eject
 
 RESUME_LOG = "TERRARIUM_FAULT_RESUME_LOG"
 HOLD_RESUMES = "TERRARIUM_FAULT_HOLD_RESUMES"

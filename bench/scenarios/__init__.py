@@ -16,6 +16,7 @@ from bench.scenarios import (
     idle_rss,
     latency,
     perturb,
+    pipeline,
     saturation,
     soak,
     stalled,
@@ -29,6 +30,7 @@ SCENARIOS: tuple[ModuleType, ...] = (
     idle_rss,
     stalled,
     perturb,
+    pipeline,
     cross_replica,
     soak,
 )

@@ -1,6 +1,10 @@
-// AgentView(agent_id): one agent's DensityField tile, vitals, sparkline and
-// scrolling event log. Traits: agent_id, transport.
-// The root carries data-agent, data-status and data-events (the event count).
+// AgentView(agent_id): one agent's DensityField tile, its four metabolism
+// figures, sparkline, a chart of its last five minutes of flow, pressure and
+// queue depth, and its event log (filter, search, pause; a click on a line
+// shows its whole event). Traits: agent_id, transport.
+// The root carries data-agent, data-status and data-events: the agent's own
+// event count, the seq of its latest event (STATUS `seq`, then each frame's),
+// the same number the tile shows, not the frames this view happened to receive.
 
 import { statusBanner } from "./dom.js";
 import { createTile } from "./tile.js";
@@ -18,8 +22,9 @@ export function mountAgentView(hub, root) {
   }
   const tile = createTile(hub, agentId, {
     log: "full",
-    onEvents: (count) => {
-      root.dataset.events = String(count);
+    chart: true,
+    onEvents: (seq) => {
+      root.dataset.events = String(seq);
     },
   });
   root.append(tile.el);

@@ -3,7 +3,9 @@
 // (PROTOCOL.md section 3). Authentication is the page's own Jupyter login
 // cookie: no token is ever read or kept here.
 
-import { Status, diagnose, normalizeBaseUrl, perturbUrl } from "./connection.js";
+import { diagnose } from "./rest.js";
+import { Status } from "./status.js";
+import { normalizeBaseUrl, perturbUrl } from "./urls.js";
 
 const FINAL = new Set(["result", "error"]);
 

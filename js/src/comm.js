@@ -13,7 +13,8 @@
 //   {"type": "resolve", "id": CID, "agent_id", "token_id", "human_input": any}
 //   {"type": "cancel", "id": CID, "agent_id", "token_id"}
 
-import { SeqTracker, Status } from "./connection.js";
+import { SeqTracker } from "./seq.js";
+import { Status } from "./status.js";
 
 export const NO_DATA_MS = 5000;
 const REQUEST_TIMEOUT_MS = 120000;

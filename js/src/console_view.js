@@ -1,20 +1,35 @@
 // The perturb console: a text/JSON input and a priority, sent through the
-// Beam (or the kernel); every reply is listed under its request.
+// Beam (or the kernel); every reply is listed under its request, with how long
+// it took. Text that starts like JSON but does not parse is refused, unless
+// "send as text" is ticked; the priority scale is explained beside its input.
 
 import { h } from "./dom.js";
-import { parseInput, parsePriority, preview } from "./format.js";
+import { PRIORITY_HELP, formatLatency, parseInput, parsePriority, preview } from "./format.js";
 
 const MAX_ITEMS = 50;
+const HINT = "JSON if it parses; plain words go as a string. Ctrl+Enter sends.";
+let nextId = 1;
+
+const clock = () => (globalThis.performance?.now ? performance.now() : Date.now());
 
 export function createConsole(hub, agentId, { title = true } = {}) {
+  const uid = nextId++;
   let target = agentId;
-  const heading = title ? h("div", { class: "trm-section-title" }, h("span", {}, "Beam → "), h("code", {}, target ?? "")) : null;
+  const targetCode = h("code", {}, target ?? "");
+  const body = h("div", { class: "trm-console-body", id: `trm-console-body-${uid}` });
+  const collapse = h(
+    "button",
+    { class: "trm-collapse", type: "button", "aria-expanded": "true", "aria-controls": body.id, "aria-label": "fold the Beam", title: "fold or unfold the Beam" },
+    "▾",
+  );
+  const heading = title ? h("div", { class: "trm-section-title" }, h("span", {}, "Beam → "), targetCode, collapse) : null;
   const textarea = h("textarea", {
     class: "trm-textarea",
     placeholder: '{"records": 3}   or plain text; Ctrl+Enter sends',
     spellcheck: false,
     "aria-label": "perturbation data",
   });
+  const helpId = `trm-priority-help-${uid}`;
   const priority = h("input", {
     class: "trm-input trm-priority",
     type: "number",
@@ -23,23 +38,57 @@ export function createConsole(hub, agentId, { title = true } = {}) {
     step: "1",
     value: "100",
     "aria-label": "priority",
+    "aria-describedby": helpId,
+    title: PRIORITY_HELP.long,
   });
+  const asText = h("input", { type: "checkbox", class: "trm-as-text-box" });
   const send = h("button", { class: "trm-button trm-button--primary", type: "submit" }, "Send");
-  const hint = h("div", { class: "trm-hint" }, "JSON if it parses, else sent as a string.");
+  const message = h("div", { class: "trm-console-message", role: "alert", hidden: true });
+  const hint = h("div", { class: "trm-hint" }, HINT);
   const form = h(
     "form",
     { class: "trm-console-form" },
     textarea,
-    h("div", { class: "trm-console-side" }, h("label", {}, "priority"), priority, send),
+    h(
+      "div",
+      { class: "trm-console-row" },
+      h("label", { class: "trm-priority-field" }, h("span", { class: "trm-field-label" }, "priority"), priority),
+      h("span", { class: "trm-priority-help", id: helpId, title: PRIORITY_HELP.long }, PRIORITY_HELP.short, h("br"), "200 is reserved for resumed decisions"),
+      h(
+        "label",
+        { class: "trm-as-text", title: "send exactly what is typed, as a string, without reading it as JSON" },
+        asText,
+        "send as text",
+      ),
+      send,
+    ),
   );
   const list = h("ol", { class: "trm-replies", "aria-live": "polite" });
-  const el = h("div", { class: "trm-console", dataset: { replies: "0", sent: "0" } }, heading, form, hint, list);
+  body.append(form, message, hint, list);
+  const el = h("div", { class: "trm-console", dataset: { replies: "0", sent: "0" } }, heading, body);
   let replies = 0;
   let sent = 0;
   let alive = true;
 
+  collapse.addEventListener("click", () => {
+    const open = collapse.getAttribute("aria-expanded") !== "true";
+    collapse.setAttribute("aria-expanded", String(open));
+    collapse.textContent = open ? "▾" : "▸";
+    body.hidden = !open;
+    el.toggleAttribute("data-collapsed", !open);
+  });
+
+  function say(text, kind = "error") {
+    message.textContent = text ?? "";
+    message.hidden = !text;
+    message.dataset.kind = kind;
+    el.toggleAttribute("data-refused", Boolean(text) && kind === "error");
+  }
+
   function addItem(data, prio, json) {
-    const body = h("div", { class: "trm-reply-body" }, "waiting for the agent…");
+    const started = clock();
+    const itemBody = h("div", { class: "trm-reply-body" }, "waiting for the agent…");
+    const latency = h("span", { class: "trm-reply-latency", title: "from send to reply" });
     const item = h(
       "li",
       { class: "trm-reply", dataset: { kind: "pending" } },
@@ -51,18 +100,25 @@ export function createConsole(hub, agentId, { title = true } = {}) {
         h("span", {}, json ? "json" : "text"),
         h("span", {}, `priority ${prio}`),
         h("span", {}, `to ${target}`),
+        latency,
       ),
-      body,
+      itemBody,
     );
     list.prepend(item);
     while (list.childElementCount > MAX_ITEMS) list.lastElementChild.remove();
     let first = true;
+    const took = [];
     return (reply) => {
       if (!alive) return;
+      const ms = clock() - started;
       const line = describeReply(reply);
       item.dataset.kind = line.kind;
-      if (first) body.textContent = line.text;
-      else body.append(h("div", {}, line.text));
+      item.dataset.latency = String(Math.round(ms));
+      took.push(`${line.kind} ${formatLatency(ms)}`);
+      latency.textContent = formatLatency(ms);
+      latency.title = `from send to reply: ${took.join(", then ")}`;
+      if (first) itemBody.textContent = line.text;
+      else itemBody.append(h("div", {}, `${line.text} (after ${formatLatency(ms)})`));
       first = false;
       if (line.kind === "result" || line.kind === "error") {
         replies += 1;
@@ -73,19 +129,17 @@ export function createConsole(hub, agentId, { title = true } = {}) {
 
   async function submit(event) {
     event?.preventDefault();
-    const input = parseInput(textarea.value);
+    const input = parseInput(textarea.value, { asText: asText.checked });
     const prio = parsePriority(priority.value);
     if (!input.ok || !prio.ok) {
-      hint.textContent = !input.ok ? input.message : prio.message;
-      hint.dataset.error = "";
+      say(!input.ok ? input.message : prio.message);
       return;
     }
     if (!target) {
-      hint.textContent = "no agent selected";
+      say("No agent selected: click a tile to aim the Beam.");
       return;
     }
-    hint.textContent = "JSON if it parses, else sent as a string.";
-    delete hint.dataset.error;
+    say("");
     sent += 1;
     el.dataset.sent = String(sent);
     const onReply = addItem(input.data, prio.priority, input.json);
@@ -96,12 +150,20 @@ export function createConsole(hub, agentId, { title = true } = {}) {
   textarea.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) submit(event);
   });
+  // A refusal goes once the text (or the box) would be sent.
+  const recheck = () => {
+    if (message.hidden) return;
+    if (parseInput(textarea.value, { asText: asText.checked }).ok && parsePriority(priority.value).ok) say("");
+  };
+  textarea.addEventListener("input", recheck);
+  asText.addEventListener("change", recheck);
+  priority.addEventListener("input", recheck);
 
   return {
     el,
     setAgent(id) {
       target = id;
-      if (heading) heading.lastElementChild.textContent = id ?? "";
+      targetCode.textContent = id ?? "";
     },
     destroy() {
       alive = false;

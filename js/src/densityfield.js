@@ -3,14 +3,32 @@
 // the cloud breathes, faster as the agent works; events send a ripple through
 // it and errors make it glitch. Drawn with requestAnimationFrame; the loop
 // pauses while the canvas is off screen or detached and stops for good on
-// `stop()` (which the views call from their cleanup).
+// `stop()` (which the views call from their cleanup). Its colours are the
+// theme's (theme.js): read from the canvas' CSS, again when JupyterLab
+// switches theme and every couple of seconds besides.
 
-import { heatRgb } from "./record.js";
+import { PALETTE, STOPS, heatRgb, heatStops } from "./record.js";
+import { mix, readTheme, toRgba, watchTheme } from "./theme.js";
 
 const TAU = Math.PI * 2;
 const RIPPLE_MS = 1100;
 const GLITCH_MS = 420;
 const MAX_RIPPLES = 8;
+const THEME_MS = 2000;
+
+/** What a DensityField paints with, from a theme (readTheme): heat stops, tear, collapse colours. */
+export function fieldColors(theme) {
+  const rgb = (key, fallback) => (toRgba(theme?.[key]) ?? fallback).slice(0, 3);
+  const bands = ["idle", "waking", "active", "intense"].map((key, i) => rgb(key, STOPS[i][1]));
+  const critical = rgb("critical", [0xe5, 0x64, 0x6e]);
+  const bg = rgb("bg", [0x15, 0x15, 0x1c]);
+  return {
+    stops: heatStops(bands),
+    tear: critical,
+    spark: rgb("ink", [0xf5, 0xf0, 0xe8]),
+    collapsed: mix(critical, bg, 0.45),
+  };
+}
 
 function hash(x, y, seed) {
   let h = (x * 374761393 + y * 668265263 + seed * 1442695041) | 0;
@@ -61,12 +79,18 @@ export class DensityField {
     this.observer = null;
     this.wasConnected = false;
     this.reducedMotion = Boolean(globalThis.matchMedia?.("(prefers-reduced-motion: reduce)")?.matches);
+    this.colors = null;
+    this.colorsAt = 0;
+    this.unwatch = null;
     this._tick = (now) => this._draw(now);
   }
 
   start() {
     if (this.running) return this;
     this.running = true;
+    this.unwatch = watchTheme(() => {
+      this.colors = null;
+    });
     // Off screen (scrolled away, a hidden tab, detached by notebook windowing)
     // the loop pauses; it resumes when the canvas is visible again.
     if (typeof IntersectionObserver === "function") {
@@ -87,6 +111,8 @@ export class DensityField {
     this.frame = null;
     if (this.observer) this.observer.disconnect();
     this.observer = null;
+    if (this.unwatch) this.unwatch();
+    this.unwatch = null;
   }
 
   _schedule() {
@@ -138,6 +164,10 @@ export class DensityField {
     const resting = vitals.state === "stopped" || vitals.state === "collapsed" || vitals.state === "unavailable";
     this.phase = (this.phase + dt * TAU * breathRate(this.heat) * (this.reducedMotion ? 0.4 : 1)) % TAU;
 
+    if (this.colors === null || now - this.colorsAt > THEME_MS) {
+      this.colors = fieldColors(readTheme(this.canvas));
+      this.colorsAt = now;
+    }
     const ratio = this._resize();
     const ctx = this.canvas.getContext("2d");
     if (ctx) this._paint(ctx, now, ratio, resting, vitals.state === "collapsed");
@@ -152,6 +182,7 @@ export class DensityField {
     const offsetX = (width - cols * size) / 2;
     const offsetY = (height - rows * size) / 2;
     const heat = this.heat;
+    const colors = this.colors ?? fieldColors(null);
     const breath = Math.sin(this.phase);
     const amplitude = this.reducedMotion ? 0.03 : 0.06 + 0.05 * heat;
     const radius = (0.5 + 0.32 * heat) * (1 + amplitude * breath);
@@ -182,11 +213,11 @@ export class DensityField {
         density = Math.min(1, Math.max(0, density));
         if (density < 0.06) continue;
         const local = Math.min(1, Math.max(0, heat * 0.75 + density * 0.45 - 0.2));
-        let [r, g, b] = heatRgb(resting ? 0 : local);
+        let [r, g, b] = heatRgb(resting ? 0 : local, colors.stops);
         let alpha = (resting ? 0.35 : 0.2) + 0.8 * density;
-        if (collapsed) [r, g, b] = [0x6b, 0x3a, 0x44];
+        if (collapsed) [r, g, b] = colors.collapsed;
         if (glitching && hash(col, row, Math.floor(now / 50)) > 0.8) {
-          [r, g, b] = hash(col, row, 3) > 0.5 ? [0xff, 0x5f, 0x6d] : [0xf5, 0xf0, 0xe8];
+          [r, g, b] = hash(col, row, 3) > 0.5 ? colors.tear : colors.spark;
           alpha = Math.max(alpha, 0.9 * (1 - glitchAge));
         }
         const inset = size * (0.5 - 0.42 * Math.sqrt(density));
@@ -195,8 +226,23 @@ export class DensityField {
       }
     }
     if (glitching && glitchAge < 0.25) {
-      ctx.fillStyle = `rgba(255,95,109,${(0.18 * (1 - glitchAge / 0.25)).toFixed(3)})`;
+      const [r, g, b] = colors.tear;
+      ctx.fillStyle = `rgba(${r},${g},${b},${(0.18 * (1 - glitchAge / 0.25)).toFixed(3)})`;
       ctx.fillRect(0, 0, width, height);
     }
   }
+}
+
+/** What the DensityField's legend says: the colour bands of heat, and what moves it. */
+export const FIELD_LEGEND = Object.freeze({
+  bands: Object.freeze(["idle", "waking", "active", "intense"].map((band) => Object.freeze({ band, color: PALETTE[band] }))),
+  title:
+    "DensityField: colour and density follow the agent's heat, the highest of its temperature, " +
+    "its flow, its pressure and the afterglow of its latest event (idle → waking → active → intense). " +
+    "It breathes faster as it heats; a ripple is an event, a red tear an error; grey when stopped, dark red when collapsed.",
+});
+
+/** The CSS gradient of the legend's colour bar, idle to intense, in the theme's colours (dark look as fallback). */
+export function legendGradient() {
+  return `linear-gradient(90deg, ${FIELD_LEGEND.bands.map(({ band, color }) => `var(--trm-${band}, ${color})`).join(", ")})`;
 }

@@ -2,7 +2,7 @@
 // the status banner and the injected stylesheet.
 
 import css from "./styles.css";
-import { Status } from "./connection.js";
+import { Status } from "./status.js";
 import { statusText } from "./format.js";
 
 /** `h("div", {class: "x", dataset: {a: 1}, onclick}, child, "text")` */

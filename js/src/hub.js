@@ -1,19 +1,18 @@
-// The state every view draws from: which agents exist, what each one's
-// stream has said, and the actions (perturb, resolve, cancel), over either
-// transport. One hub per widget model (shared by all its views) or per page.
+// What the views hold on to: one hub per widget model (shared by all its
+// views) or per page. It picks the transport (the server's observe sockets
+// and REST, or the kernel comm), feeds what arrives into its AgentStore, tells
+// its listeners, and routes the actions (perturb, resolve, cancel) the same
+// way. The records live in store.js, the fan-out in emitter.js.
 
 import { BeamClient } from "./beam.js";
 import { CommStream } from "./comm.js";
-import {
-  ObserveStream,
-  Status,
-  apiFetch,
-  apiUrl,
-  hasExtension,
-  normalizeBaseUrl,
-  readPageConfig,
-} from "./connection.js";
-import { applyFrame, applyStatus, createRecord } from "./record.js";
+import { Emitter } from "./emitter.js";
+import { ObserveStream } from "./observe.js";
+import { hasExtension, readPageConfig } from "./page_config.js";
+import { apiFetch } from "./rest.js";
+import { Status } from "./status.js";
+import { AgentStore } from "./store.js";
+import { apiUrl, normalizeBaseUrl } from "./urls.js";
 
 export const TRANSPORTS = ["auto", "server", "comm"];
 export const REFRESH_MS = 10000;
@@ -59,13 +58,13 @@ export class AgentHub {
     this.observe = observe;
     this.refreshMs = refreshMs;
     this.env = env;
-    this.records = new Map();
+    this.events = new Emitter();
+    this.store = new AgentStore({ agentId, emit: (name, ...args) => this._emit(name, ...args) });
     this.streams = new Map();
     this.beams = new Map();
     this.comm = null;
     this.mode = null;
     this.status = { status: Status.CONNECTING, detail: "" };
-    this.listeners = new Map();
     this.refreshTimer = null;
     this.refreshing = null;
     this.closed = false;
@@ -76,19 +75,11 @@ export class AgentHub {
 
   /** Listen to "agents" (), "update" (id), "frame" (id, frame, effect) or "status" (status). */
   on(name, fn) {
-    if (!this.listeners.has(name)) this.listeners.set(name, new Set());
-    this.listeners.get(name).add(fn);
-    return () => this.listeners.get(name)?.delete(fn);
+    return this.events.on(name, fn);
   }
 
   _emit(name, ...args) {
-    for (const fn of [...(this.listeners.get(name) ?? [])]) {
-      try {
-        fn(...args);
-      } catch (error) {
-        console.error("terrarium: a view failed on", name, error);
-      }
-    }
+    this.events.emit(name, ...args);
   }
 
   _setStatus(status, detail = "") {
@@ -101,7 +92,7 @@ export class AgentHub {
 
   start() {
     this.mode = chooseTransport(this.transport, this.config, this.model !== null);
-    if (this.agentId !== null) this._ensure(this.agentId);
+    if (this.agentId !== null) this.store.ensure(this.agentId);
     if (this.mode === "comm") this._startComm();
     else this._startServer();
     return this;
@@ -118,51 +109,34 @@ export class AgentHub {
     this.beams.clear();
     if (this.comm) this.comm.close();
     this.comm = null;
-    this.listeners.clear();
+    this.events.clear();
   }
 
   /** Agent ids in display order. */
   ids() {
-    return [...this.records.keys()].sort((a, b) => a.localeCompare(b));
+    return this.store.ids();
   }
 
   record(id) {
-    return this.records.get(id) ?? null;
+    return this.store.record(id);
   }
 
   /** Pending semaphore tokens, oldest first, of one agent or of all. */
   pending(agentId = null) {
-    const tokens = [];
-    for (const [id, record] of this.records) {
-      if (agentId !== null && id !== agentId) continue;
-      for (const token of record.pending.values()) tokens.push({ agentId: id, token });
-    }
-    return tokens.sort((a, b) => String(a.token.created_at).localeCompare(String(b.token.created_at)));
-  }
-
-  _ensure(id) {
-    let record = this.records.get(id);
-    if (!record) {
-      record = createRecord(id);
-      this.records.set(id, record);
-      this._emit("agents");
-    }
-    return record;
+    return this.store.pending(agentId);
   }
 
   _remove(id) {
     const stream = this.streams.get(id);
     if (stream) stream.close();
     this.streams.delete(id);
-    if (this.records.delete(id)) this._emit("agents");
+    this.store.remove(id);
   }
 
   _frame(fallbackId, frame) {
-    const id = frame.agent_id ?? fallbackId;
-    if (id === null || id === undefined) return;
-    if (this.agentId !== null && id !== this.agentId) return;
-    const record = this._ensure(id);
-    const effect = applyFrame(record, frame);
+    const folded = this.store.fold(fallbackId, frame);
+    if (folded === null) return;
+    const { id, effect } = folded;
     if (frame.type === "hello" && this.mode === "server" && !Array.isArray(frame.snapshot?.pending)) {
       this._loadPending(id);
     }
@@ -172,10 +146,8 @@ export class AgentHub {
 
   async _loadPending(id) {
     const reply = await apiFetch(apiUrl(this.baseUrl, ["purgatory", id, "pending"]), { env: this.env });
-    const record = this.records.get(id);
-    if (!reply.ok || !record || !Array.isArray(reply.body?.pending)) return;
-    applyStatus(record, { pending: reply.body.pending });
-    this._emit("update", id);
+    if (!reply.ok || !Array.isArray(reply.body?.pending)) return;
+    if (this.store.setPending(id, reply.body.pending)) this._emit("update", id);
   }
 
   // -- the server transport -------------------------------------------------------------
@@ -229,11 +201,7 @@ export class AgentHub {
   }
 
   _streamStatus(id, status, detail) {
-    const record = this.records.get(id);
-    if (record) {
-      record.connection = { status, detail };
-      this._emit("update", id);
-    }
+    if (this.store.setConnection(id, status, detail)) this._emit("update", id);
     if (this.agentId === null) {
       if (status === Status.UNKNOWN_AGENT) this._refresh();
       return;
@@ -280,14 +248,11 @@ export class AgentHub {
     for (const status of statuses) {
       if (!status || typeof status.id !== "string") continue;
       seen.add(status.id);
-      const known = this.records.has(status.id);
-      const record = this._ensure(status.id);
-      if (!known) applyStatus(record, status);
-      else if (record.genus === null && status.genus) record.genus = status.genus;
+      this.store.learn(status);
       if (openStreams && this.observe) this._openStream(status.id);
       this._emit("update", status.id);
     }
-    for (const id of [...this.records.keys()]) if (!seen.has(id)) this._remove(id);
+    for (const id of this.store.known()) if (!seen.has(id)) this._remove(id);
   }
 
   // -- the kernel-comm transport --------------------------------------------------------------
@@ -332,8 +297,8 @@ export class AgentHub {
     // While a fallback waits, the hub keeps showing why the server could not serve.
     if (this.mode !== "comm") return;
     this._setStatus(status, detail);
-    for (const [id, record] of this.records) {
-      record.connection = { status, detail };
+    for (const id of this.store.known()) {
+      this.store.setConnection(id, status, detail);
       this._emit("update", id);
     }
   }
@@ -429,8 +394,7 @@ export class AgentHub {
           };
     }
     const settled = outcome.ok || outcome.code === "not_pending" || outcome.code === "unknown_token";
-    const record = this.records.get(agentId);
-    if (settled && record && record.pending.delete(tokenId)) this._emit("update", agentId);
+    if (settled && this.store.settle(agentId, tokenId)) this._emit("update", agentId);
     return outcome;
   }
 }

@@ -5,14 +5,31 @@
 import { batched, h, statusBanner } from "./dom.js";
 import { countdown } from "./format.js";
 
+let nextId = 1;
+
 export function createPurgatory(hub, agentId = null, { banner: withBanner = true } = {}) {
   const count = h("span", { class: "trm-count" });
-  const head = h("div", { class: "trm-purgatory-head" }, h("h3", {}, "Purgatory"), count);
   const banner = withBanner ? statusBanner() : null;
   const cards = h("div", { class: "trm-cards" });
   const empty = h("div", { class: "trm-empty" }, "Nothing is waiting for a human.");
-  const el = h("div", { class: "trm-purgatory", dataset: { pending: "0" } }, head, banner?.el, cards, empty);
+  const body = h("div", { class: "trm-purgatory-body", id: `trm-purgatory-body-${nextId++}` }, banner?.el, cards, empty);
+  // Shown on the dashboard only (styles.css): there, on a narrow screen, Purgatory
+  // and the Beam share a drawer pinned to the bottom, and either can fold away.
+  const collapse = h(
+    "button",
+    { class: "trm-collapse", type: "button", "aria-expanded": "true", "aria-controls": body.id, "aria-label": "fold Purgatory", title: "fold or unfold Purgatory" },
+    "▾",
+  );
+  const head = h("div", { class: "trm-purgatory-head" }, h("h3", {}, "Purgatory"), count, collapse);
+  const el = h("div", { class: "trm-purgatory", dataset: { pending: "0" } }, head, body);
   const shown = new Map();
+  collapse.addEventListener("click", () => {
+    const open = collapse.getAttribute("aria-expanded") !== "true";
+    collapse.setAttribute("aria-expanded", String(open));
+    collapse.textContent = open ? "▾" : "▸";
+    body.hidden = !open;
+    el.toggleAttribute("data-collapsed", !open);
+  });
 
   function card(owner, token) {
     const severity = ["info", "warning", "critical"].includes(token.severity) ? token.severity : "info";

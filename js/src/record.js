@@ -2,7 +2,10 @@
 // Pure: no DOM, no sockets.
 
 export const LOG_SIZE = 200;
-export const SAMPLE_SIZE = 60;
+/** Seconds of metabolism samples an agent's record keeps (for the chart): five minutes. */
+export const SAMPLE_WINDOW_S = 300;
+/** At most this many samples, whatever the metrics interval (20 minutes at the default 1 s). */
+export const SAMPLE_SIZE = 1200;
 
 export function createRecord(id) {
   return {
@@ -106,8 +109,33 @@ export function describeFrame(frame) {
 
 function pushLog(record, frame, text) {
   record.logCount += 1;
-  record.log.push({ n: record.logCount, seq: frame.seq ?? null, type: frame.type, text });
+  // The frame itself is kept for the log's expanded view (its full JSON); a separator has none.
+  const kept = frame.type === "reset" ? null : frame;
+  record.log.push({ n: record.logCount, seq: frame.seq ?? null, type: frame.type, text, frame: kept });
   if (record.log.length > LOG_SIZE) record.log.splice(0, record.log.length - LOG_SIZE);
+}
+
+/**
+ * Keep a metabolism sample: the last SAMPLE_WINDOW_S seconds of them (by the
+ * server's clock, `ts`), at most SAMPLE_SIZE, oldest first. A sample older
+ * than the newest one kept (a replayed history after a reconnect) is put in
+ * its place, never appended out of order.
+ */
+export function addSample(record, sample) {
+  const samples = record.samples;
+  const last = samples[samples.length - 1];
+  if (!last || sample.t >= last.t) samples.push(sample);
+  else {
+    const at = samples.findIndex((kept) => kept.t >= sample.t);
+    if (samples[at].t === sample.t) samples[at] = sample;
+    else samples.splice(at, 0, sample);
+  }
+  const newest = samples[samples.length - 1].t;
+  let drop = 0;
+  while (drop < samples.length && samples[drop].t < newest - SAMPLE_WINDOW_S) drop += 1;
+  drop = Math.max(drop, samples.length - SAMPLE_SIZE);
+  if (drop > 0) samples.splice(0, drop);
+  return record;
 }
 
 /**
@@ -136,13 +164,14 @@ export function applyFrame(record, frame, now = Date.now()) {
   switch (frame.type) {
     case "metabolism":
       applyStatus(record, d);
-      record.samples.push({
+      addSample(record, {
+        t: num(frame.ts, now / 1000),
         pressure: num(d.pressure),
         flow: num(d.flow),
         temperature: num(d.temperature),
         turbulence: num(d.turbulence),
+        queueDepth: num(d.queue_depth),
       });
-      if (record.samples.length > SAMPLE_SIZE) record.samples.splice(0, record.samples.length - SAMPLE_SIZE);
       break;
     case "state":
       // "available" says an owner is back; its agent's own next state event says which.
@@ -193,25 +222,33 @@ export const PALETTE = Object.freeze({
   intense: "#f5d08a",
 });
 
-const STOPS = [
-  [0, [0x4a, 0x4a, 0x5c]],
-  [0.33, [0xc9, 0x7b, 0x84]],
-  [0.66, [0xe6, 0xa3, 0x52]],
-  [1, [0xf5, 0xd0, 0x8a]],
-];
+const STOP_AT = [0, 0.33, 0.66, 1];
 
-/** The DensityField colour for a heat in 0..1, as [r, g, b]. */
-export function heatRgb(heat) {
+/** Heat stops `[[t, [r, g, b]], …]` for four colours, idle to intense. */
+export function heatStops(colors) {
+  return STOP_AT.map((t, i) => [t, colors[i].slice(0, 3)]);
+}
+
+/** The dark look's stops (the fallback outside JupyterLab). */
+export const STOPS = heatStops([
+  [0x4a, 0x4a, 0x5c],
+  [0xc9, 0x7b, 0x84],
+  [0xe6, 0xa3, 0x52],
+  [0xf5, 0xd0, 0x8a],
+]);
+
+/** The DensityField colour for a heat in 0..1, as [r, g, b], along `stops` (the theme's). */
+export function heatRgb(heat, stops = STOPS) {
   const h = Math.min(1, Math.max(0, num(heat)));
-  for (let i = 1; i < STOPS.length; i += 1) {
-    const [t1, c1] = STOPS[i];
-    const [t0, c0] = STOPS[i - 1];
+  for (let i = 1; i < stops.length; i += 1) {
+    const [t1, c1] = stops[i];
+    const [t0, c0] = stops[i - 1];
     if (h <= t1) {
       const k = (h - t0) / (t1 - t0);
       return [0, 1, 2].map((j) => Math.round(c0[j] + (c1[j] - c0[j]) * k));
     }
   }
-  return STOPS[STOPS.length - 1][1].slice();
+  return stops[stops.length - 1][1].slice();
 }
 
 /** The name of the band a heat falls in: idle, waking, active or intense. */

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { countdown, parseInput, parsePriority, statusText } from "../src/format.js";
+import { PRIORITY_HELP, countdown, formatLatency, parseInput, parsePriority, statusText } from "../src/format.js";
 import { applyFrame, createRecord, heatBand, heatOf, heatRgb, pressureLevel } from "../src/record.js";
-import { Status } from "../src/connection.js";
+import { Status } from "../src/status.js";
 
 describe("agent record", () => {
   test("a hello snapshot sets vitals and pending tokens", () => {
@@ -91,6 +91,31 @@ describe("console input and texts", () => {
     assert.deepEqual(parseInput("42"), { ok: true, data: 42, json: true });
     assert.deepEqual(parseInput("hello there "), { ok: true, data: "hello there", json: false });
     assert.equal(parseInput("   ").ok, false);
+  });
+
+  test("text that starts like JSON but does not parse is refused, unless sent as text", () => {
+    for (const broken of ['{"broken', "[1, 2", "{records: 3}"]) {
+      const refused = parseInput(broken);
+      assert.equal(refused.ok, false, broken);
+      assert.equal(refused.code, "broken_json");
+      assert.match(refused.message, /not valid/);
+      assert.match(refused.message, /send as text/);
+      assert.deepEqual(parseInput(broken, { asText: true }), { ok: true, data: broken, json: false });
+    }
+    // Sent as text, valid JSON is a string too.
+    assert.deepEqual(parseInput(" 42 ", { asText: true }), { ok: true, data: "42", json: false });
+    assert.equal(parseInput("", { asText: true }).ok, false);
+  });
+
+  test("the priority scale and latencies as the console says them", () => {
+    assert.match(PRIORITY_HELP.short, /1–199/);
+    assert.match(PRIORITY_HELP.short, /default 100/);
+    assert.match(PRIORITY_HELP.short, /higher/);
+    assert.match(PRIORITY_HELP.long, /200 is reserved/);
+    assert.equal(formatLatency(41.6), "42 ms");
+    assert.equal(formatLatency(1250), "1250 ms");
+    assert.equal(formatLatency(-1), "");
+    assert.equal(formatLatency(Number.NaN), "");
   });
 
   test("priorities are whole numbers from 1 to 199", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { SeqTracker } from "../src/connection.js";
+import { SeqTracker } from "../src/seq.js";
 
 const event = (seq) => ({ seq, type: "result", agent_id: "echo", data: {} });
 

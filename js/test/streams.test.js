@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { CommStream, statusOfError } from "../src/comm.js";
-import { ObserveStream, Status } from "../src/connection.js";
-import { chooseTransport } from "../src/hub.js";
+import { AgentHub, chooseTransport } from "../src/hub.js";
+import { ObserveStream } from "../src/observe.js";
+import { Status } from "../src/status.js";
 
 /** A fake world: WebSockets we drive by hand, canned REST answers, manual timers. */
 function world(routes = {}) {
@@ -308,5 +309,44 @@ describe("transport choice", () => {
     assert.equal(chooseTransport("comm", marker), "comm");
     assert.equal(chooseTransport("server", null), "server");
     assert.equal(chooseTransport("comm", null, false), "server");
+  });
+});
+
+describe("AgentHub", () => {
+  test("folds the kernel's frames into its store, tells its listeners, and settles a resolved token", async () => {
+    const w = world();
+    const model = fakeModel();
+    const hub = new AgentHub({ agentId: "approver", transport: "comm", model, config: null, env: w.env });
+    const heard = [];
+    hub.on("agents", () => heard.push("agents"));
+    hub.on("frame", (id, frame) => heard.push(`frame ${id} ${frame.type}`));
+    hub.on("update", (id) => heard.push(`update ${id}`));
+    hub.on("status", ({ status }) => heard.push(`status ${status}`));
+    hub.start();
+    assert.deepEqual(hub.ids(), ["approver"]);
+    const token = { id: "t1", prompt: "Delete?", created_at: "2024-01-01T00:00:00Z" };
+    model.emit({ type: "frame", frame: { type: "hello", seq: 1, agent_id: "approver", snapshot: { pending: [token] } } });
+    model.emit({ type: "frame", frame: { seq: 2, type: "result", agent_id: "other", data: {} } });
+    assert.deepEqual(heard, [
+      "agents",
+      "status waiting",
+      "update approver",
+      "status live",
+      "update approver",
+      "frame approver hello",
+      "update approver",
+    ]);
+    assert.deepEqual(hub.pending().map((p) => p.token.id), ["t1"]);
+    assert.equal(hub.record("approver").connection.status, Status.LIVE);
+
+    const done = hub.resolve("approver", "t1", "yes");
+    const sent = model.sent.at(-1);
+    assert.deepEqual({ ...sent, id: undefined }, { type: "resolve", agent_id: "approver", token_id: "t1", human_input: "yes", id: undefined });
+    model.emit({ type: "reply", id: sent.id, reply: { type: "resolved", token: { ...token, status: "resuming" } } });
+    assert.equal((await done).ok, true);
+    assert.deepEqual(hub.pending(), []);
+    assert.equal(heard.at(-1), "update approver");
+    hub.close();
+    assert.equal(model.handlers.size, 0);
   });
 });

@@ -18,13 +18,13 @@ from jupyter_extension.context import (
     TerrariumContext,
 )
 from jupyter_extension.wire import handshake_refusal
-from terrarium.bus import RemoteAgent
 from terrarium.errors import BadRequest
 from terrarium.events import parse_json, to_json
-from terrarium.flux import FluxAgent
 from terrarium.names import NAME_RULE, is_name
+from terrarium.protocol import ErrorCode
+from terrarium.served import LocalAgent, ServedAgent
 
-_CODES = {
+_CODES: dict[int, ErrorCode] = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
@@ -41,7 +41,7 @@ _CODES = {
 class ApiError(web.HTTPError):
     """An error with the protocol's ``{"error": CODE, "message": ...}`` body."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: ErrorCode, message: str, **extra: Any) -> None:
         super().__init__(status, log_message=message.replace("%", "%%"))
         self.code = code
         self.message = message
@@ -97,7 +97,7 @@ class TerrariumMixin(ExtensionHandlerMixin):
         if not allowed:
             raise ApiError(403, "forbidden", f"not authorized to read {AUTH_RESOURCE}")
 
-    async def locate(self, agent_id: str) -> FluxAgent | RemoteAgent:
+    async def locate(self, agent_id: str) -> ServedAgent:
         """This process's agent, or else one another replica owns (through the bus).
 
         The routes take any path segment, so an id that is not a name gets the
@@ -105,8 +105,9 @@ class TerrariumMixin(ExtensionHandlerMixin):
         """
         if not is_name(agent_id):
             raise ApiError(404, "unknown_agent", f"{agent_id!r} is not an agent id ({NAME_RULE})")
-        if agent_id in self.context.registry:
-            return self.context.registry.get(agent_id)
+        context = self.context
+        if agent_id in context.registry:
+            return LocalAgent(context.registry.get(agent_id), context.status)
         remote = await self.context.events.remote(agent_id)
         if remote is None:
             raise ApiError(404, "unknown_agent", f"no agent {agent_id!r}")
@@ -120,7 +121,7 @@ class TerrariumMixin(ExtensionHandlerMixin):
             body = {"error": error.code, "message": error.message, **error.extra}
         elif isinstance(error, web.HTTPError):
             message = error.log_message or error.reason or self._reason
-            body = {"error": _CODES.get(status_code, "error"), "message": message}
+            body = {"error": _CODES.get(status_code, "http_error"), "message": message}
         else:
             body = {"error": "internal_error", "message": "unexpected server error"}
         self.set_header("Content-Type", "application/json")
@@ -157,6 +158,18 @@ class TerrariumMixin(ExtensionHandlerMixin):
     def username(self: Any) -> str | None:
         user = self.current_user
         return getattr(user, "username", None) if user is not None else None
+
+    def who(self: Any) -> str | None:
+        """Whom people see as the author of a perturbation or an answer: the identity
+        provider's display name, else its name; a bare generated id is cut short."""
+        user = self.current_user
+        if user is None:
+            return None
+        username = getattr(user, "username", "") or ""
+        for name in (getattr(user, "display_name", ""), getattr(user, "name", "")):
+            if name and name != username:
+                return str(name)
+        return username[:8] if len(username) == 32 else username or None
 
     def rate_key(self: Any) -> str:
         """Whom a REST rate limit counts: the holder of the server token, or the user.

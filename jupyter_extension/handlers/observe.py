@@ -24,9 +24,33 @@ from jupyter_extension.wire import (
 )
 from terrarium.errors import BadRequest
 from terrarium.events import parse_json
-from terrarium.flux import FluxAgent
 
 _PONG = {"type": "pong"}
+
+
+class _OnRequest:
+    """An attribute Jupyter's token login sets on a handler, kept on its request instead.
+
+    CPython shares one key table among a class's instances while the keys
+    they set together stay within 30; an observe handler already sets 30, and
+    a token login's two more would give every observe handler after the
+    first token-authenticated one a table of its own (1.3 KiB per connection).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.kept = f"_terrarium{name}"
+
+    def __get__(self, handler: Any, owner: type | None = None) -> Any:
+        if handler is None:
+            return self
+        try:
+            return getattr(handler.request, self.kept)
+        except AttributeError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, handler: Any, value: Any) -> None:
+        setattr(handler.request, self.kept, value)
 
 
 class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -40,6 +64,9 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     kept in the context, keyed weakly by the handler. Once open it lets go
     of the response headers it has sent.
     """
+
+    _token_authenticated = _OnRequest()
+    _new_cookie = _OnRequest()
 
     @property
     def ping_interval(self) -> float:
@@ -58,7 +85,7 @@ class ObserveHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         # A bad ``since`` is a 400 before the upgrade; ``open`` reads it again to attach.
         self.since()
         # A remote agent is observed through this replica's follower of its stream.
-        mirror = agent.mirror if isinstance(agent, FluxAgent) else await agent.mirror()
+        mirror = await agent.mirror()
         self.context.observers[self] = WebSocketObserver(self, mirror)
 
     @allow_unauthenticated

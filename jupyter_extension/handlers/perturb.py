@@ -11,7 +11,6 @@ the request is routed to its owner through the bus and answered the same way.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized, ws_authenticated
@@ -24,11 +23,11 @@ from tornado.websocket import WebSocketHandler
 from jupyter_extension.context import TokenBucket
 from jupyter_extension.handlers.base import TerrariumMixin
 from jupyter_extension.wire import buffered_input, stream_of, text_frame
-from terrarium.bus import RemoteAgent
 from terrarium.errors import AgentUnavailable, BadRequest, PerturbationError, RateLimited
 from terrarium.events import parse_json, to_json
-from terrarium.flux import Ejected, FluxAgent
+from terrarium.flux import Ejected
 from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
+from terrarium.served import ServedAgent
 
 
 def parse_request(raw: str | bytes) -> tuple[Any, dict[str, Any]]:
@@ -59,8 +58,7 @@ def error_reply(cid: Any, error: PerturbationError) -> dict[str, Any]:
 
 
 class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
-    agent: FluxAgent | None = None
-    remote: RemoteAgent | None = None
+    agent: ServedAgent | None = None
     bucket: TokenBucket | None = None
     #: Who perturbs through this socket (the Jupyter user, fixed for the connection).
     by: str | None = None
@@ -82,13 +80,9 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         self, agent_id: str, *args: Any, **kwargs: Any
     ) -> None:
         self.refuse_unless_websocket()
-        found = await self.locate(agent_id)
-        if isinstance(found, FluxAgent):
-            self.agent = found
-        else:
-            self.remote = found
+        self.agent = await self.locate(agent_id)
         self.bucket = self.context.bucket()
-        self.by = self.username()
+        self.by = self.who()
         await super().get(agent_id, *args, **kwargs)
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
@@ -110,24 +104,28 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
             if not self.bucket.take():
                 raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
             priority, timeout = check_request(frame)
-            agent_id, perturbation_id, settled = self.submit(frame["data"], priority, timeout)
+            assert self.agent is not None
+            submitted = self.agent.perturb(
+                frame["data"], priority=priority, timeout=timeout, by=self.by
+            )
         except PerturbationError as error:
             self.reply(error_reply(cid, error))
             return self.drained
         self.context.audit(
             {
-                "agent_id": agent_id,
-                "perturbation_id": perturbation_id,
+                "agent_id": self.agent.id,
+                "perturbation_id": submitted.perturbation_id,
                 "priority": priority,
                 "by": self.by,
                 "via": "websocket",
             }
         )
         self.in_flight += 1
-        settled(lambda done: self.answer(cid, perturbation_id, done))
+        perturbation_id = submitted.perturbation_id
+        submitted.when_settled(lambda done: self.answer(cid, perturbation_id, done))
         if self.drained is not None:
             return self.drained
-        if self.in_flight == 1 and self.agent is not None and not buffered_input(stream_of(self)):
+        if self.in_flight == 1 and self.agent.local and not buffered_input(stream_of(self)):
             return self.agent_turn()
         return None
 
@@ -141,26 +139,6 @@ class PerturbHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         turn: asyncio.Future[None] = loop.create_future()
         loop.call_soon(future_set_result_unless_cancelled, turn, None)
         return turn
-
-    def submit(
-        self, data: Any, priority: int, timeout: float | None
-    ) -> tuple[str, str, Callable[[Callable[[asyncio.Future[Any]], None]], None]]:
-        """Queue into the local agent, or route to the remote one's owner.
-
-        Returns the agent's id, the perturbation's id and how to be called back
-        when it resolves: a local perturbation calls back in the iteration it
-        resolves in, a routed one when its reply arrives.
-        """
-        if self.agent is not None:
-            perturbation = self.agent.submit(data, priority=priority, timeout=timeout, by=self.by)
-
-            def settled(callback: Callable[[asyncio.Future[Any]], None]) -> None:
-                perturbation.on_settled = callback
-
-            return self.agent.id, perturbation.id, settled
-        assert self.remote is not None
-        routed = self.remote.perturb(data, priority=priority, timeout=timeout, by=self.by)
-        return self.remote.id, routed.perturbation_id, routed.future.add_done_callback
 
     def answer(self, cid: str, perturbation_id: str, future: asyncio.Future[Any]) -> None:
         error = AgentUnavailable("cancelled") if future.cancelled() else future.exception()

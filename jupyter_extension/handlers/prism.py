@@ -14,8 +14,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 
 from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
 from jupyter_extension.openapi import openapi_document
-from terrarium.prism import Command, CommandFailed, Genus, UnknownCommand, UnknownGenus
-from terrarium.schema import ArgumentsInvalid
+from terrarium.prism.commands import Command, CommandFailed, Genus, UnknownCommand, UnknownGenus
+from terrarium.prism.schema import ArgumentsInvalid
 
 
 class PrismHandler(TerrariumAPIHandler):

@@ -9,10 +9,19 @@ frames and are relayed into the proxy's mirror. When the socket closes, the
 proxy is unregistered: what was queued or in flight is refused with
 ``agent_unavailable`` and observers are closed with 4004.
 
-Server -> kernel: ``{"type": "invoke", "call": N, "data": any}``.
+A kernel that publishes a pipeline publishes each stage so, and one of the
+stages' sockets carries the pipeline too: the server lists it (with the
+kernel's live edge figures) under ``api/pipelines`` until that socket or any
+stage's closes (``jupyter_extension.published_pipeline``).
+
+Server -> kernel: ``{"type": "invoke", "call": N, "data": any}``;
+``{"type": "pipeline_listed", "id": str}`` or
+``{"type": "pipeline_refused", "id": str | null, "error": str, "message": str}``
+in answer to each ``pipeline`` frame.
 Kernel -> server: ``{"type": "return", "call": N, "output": any}``,
 ``{"type": "raise", "call": N, "error_type": str, "message": str}``,
-``{"type": "event", "event_type": "result" | "error", "data": {...}}``.
+``{"type": "event", "event_type": "result" | "error", "data": {...}}``,
+``{"type": "pipeline", "pipeline": PIPELINE}``.
 Anything else from the kernel is ignored with a warning in the server log.
 """
 
@@ -30,20 +39,28 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_extension.handlers.base import ApiError, TerrariumMixin
+from jupyter_extension.published_pipeline import PipelineRefused, PublishedPipeline, list_pipeline
 from terrarium.errors import AgentError, BadRequest, UnknownAgent
 from terrarium.events import parse_json, to_json
 from terrarium.flux import FluxAgent, FluxConfig
 from terrarium.names import NAME_RULE, is_name
+from terrarium.pipeline import UnknownPipeline
 
 #: Close code when the id was taken between the handshake and the registration.
 CLOSE_TAKEN = 4409
 
 
 class KernelAgent:
-    """The proxy's handler: each invocation is a ``call`` the kernel must answer."""
+    """The proxy's handler: each invocation is a ``call`` the kernel must answer.
 
-    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+    ``publisher`` is who opened the socket (the holder of the server token,
+    or the user): a pipeline frame may name as stages only agents its own
+    publisher publishes.
+    """
+
+    def __init__(self, send: Callable[[dict[str, Any]], None], publisher: str) -> None:
         self._send = send
+        self.publisher = publisher
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._numbers = itertools.count(1)
 
@@ -100,6 +117,8 @@ class PublishHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     kernel: KernelAgent | None = None
     flux_config: FluxConfig | None = None
     closing: asyncio.Task[None] | None = None
+    #: The pipeline this socket carries, once listed.
+    listed: PublishedPipeline | None = None
 
     @ws_authenticated
     @authorized("execute")  # type: ignore[untyped-decorator]
@@ -117,7 +136,7 @@ class PublishHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
     def open(self, agent_id: str, *args: Any, **kwargs: Any) -> None:
         super().open(agent_id, *args, **kwargs)
         assert self.flux_config is not None
-        self.kernel = KernelAgent(self.send_frame)
+        self.kernel = KernelAgent(self.send_frame, self.rate_key())
         proxy = FluxAgent(self.kernel, agent_id=agent_id, config=self.flux_config)
         try:
             self.context.registry.register(proxy)
@@ -155,16 +174,67 @@ class PublishHandler(TerrariumMixin, WebSocketMixin, WebSocketHandler, JupyterHa
         ):
             proxy.relay(frame["event_type"], frame["data"])
             return
+        if isinstance(frame, dict) and kind == "pipeline":
+            self.list_pipeline(proxy, kernel, frame.get("pipeline"))
+            return
         bad = "Terrarium: ignoring a bad frame from the kernel of %s: %.200r"
         self.log.warning(bad, proxy.id, message)
+
+    def list_pipeline(self, proxy: FluxAgent, kernel: KernelAgent, data: Any) -> None:
+        """Take a ``pipeline`` frame: list or update the pipeline, or refuse it, and say which."""
+
+        def published(agent: FluxAgent) -> bool:
+            handler = agent.handler
+            return isinstance(handler, KernelAgent) and handler.publisher == kernel.publisher
+
+        registry = self.context.registry
+        try:
+            listed = list_pipeline(
+                registry, data, carrier=proxy, current=self.listed, published=published
+            )
+        except PipelineRefused as refused:
+            pipeline_id = data.get("id") if isinstance(data, dict) else None
+            refusal = "Terrarium: refused the pipeline frame of the kernel of %s: %s"
+            self.log.warning(refusal, proxy.id, refused.message)
+            self.send_frame(
+                {
+                    "type": "pipeline_refused",
+                    "id": pipeline_id if isinstance(pipeline_id, str) else None,
+                    "error": refused.code,
+                    "message": refused.message,
+                }
+            )
+            return
+        if self.listed is None:
+            self.log.info("Terrarium: the kernel of %r lists pipeline %r", proxy.id, listed.id)
+        self.listed = listed
+        self.send_frame({"type": "pipeline_listed", "id": listed.id})
 
     def on_close(self) -> None:
         proxy = self.proxy
         self.proxy = None
-        registry = self.context.registry
         if proxy is None:
             return
-        with contextlib.suppress(UnknownAgent):
-            if registry.get(proxy.id) is proxy:
-                self.log.info("Terrarium: the kernel of %r left; unregistering it", proxy.id)
-                self.closing = asyncio.get_running_loop().create_task(registry.unregister(proxy.id))
+        registry = self.context.registry
+        # The pipelines this socket carries or is a stage of go first, then the proxy.
+        leaving = [
+            pipeline_id
+            for pipeline_id, pipeline in registry.pipelines.items()
+            if isinstance(pipeline, PublishedPipeline) and proxy in pipeline
+        ]
+        ours = proxy.id in registry and registry.get(proxy.id) is proxy
+        if ours:
+            self.log.info("Terrarium: the kernel of %r left; unregistering it", proxy.id)
+        if ours or leaving:
+            self.closing = asyncio.get_running_loop().create_task(
+                self._unregister(proxy if ours else None, leaving)
+            )
+
+    async def _unregister(self, proxy: FluxAgent | None, pipelines: list[str]) -> None:
+        registry = self.context.registry
+        for pipeline_id in pipelines:
+            with contextlib.suppress(UnknownPipeline):
+                await registry.unregister_pipeline(pipeline_id, drain=False)
+        if proxy is not None:
+            with contextlib.suppress(UnknownAgent):
+                await registry.unregister(proxy.id)

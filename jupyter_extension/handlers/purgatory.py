@@ -16,49 +16,30 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 
 from jupyter_extension.handlers.base import ApiError, TerrariumAPIHandler
 from jupyter_extension.handlers.rest import STATUS_OF
-from terrarium.bus import RemoteAgent
 from terrarium.errors import PerturbationError
-from terrarium.flux import FluxAgent
-from terrarium.purgatory import NotPending, Purgatory, UnknownToken
-from terrarium.semaphore import SemaphoreToken
-from terrarium.token_store import fetch_token
+from terrarium.purgatory import NotPending, UnknownToken
+from terrarium.purgatory.tokens import SemaphoreToken
+from terrarium.served import ServedAgent
 
 
 class PurgatoryHandler(TerrariumAPIHandler):
-    async def purgatory(self, agent_id: str) -> Purgatory | RemoteAgent:
-        agent = await self.locate(agent_id)
-        return agent.purgatory if isinstance(agent, FluxAgent) else agent
-
-    async def find_token(self, purgatory: Purgatory | RemoteAgent, token_id: str) -> SemaphoreToken:
+    async def find_token(self, agent: ServedAgent, token_id: str) -> SemaphoreToken:
         try:
-            if not isinstance(purgatory, Purgatory):
-                return await purgatory.token(token_id)
-            try:
-                return purgatory.get(token_id)
-            except UnknownToken:
-                token = await fetch_token(purgatory.store, token_id)
-                if token is None or token.agent_id != purgatory.agent_id:
-                    raise
-                return token
+            return await agent.token(token_id)
         except UnknownToken as error:
             raise ApiError(404, "unknown_token", str(error)) from None
 
-    async def settle(self, purgatory: Purgatory | RemoteAgent, token_id: str, body: Any) -> None:
+    async def settle(self, agent: ServedAgent, token_id: str, body: Any) -> None:
         """Resolve (``body`` is the request) or cancel (``body`` is None), here or on the owner."""
-        found = await self.find_token(purgatory, token_id)
+        found = await self.find_token(agent, token_id)
         if not found.pending:  # a token settles once: no need to ask the owner
             error = NotPending(found)
             raise ApiError(409, "not_pending", str(error), token=found.as_protocol())
         try:
-            if isinstance(purgatory, Purgatory):
-                if body is None:
-                    token = purgatory.cancel(token_id)
-                else:
-                    token = purgatory.resolve(token_id, body["human_input"], by=self.username())
-            elif body is None:
-                token = await purgatory.cancel(token_id)
+            if body is None:
+                token = await agent.cancel(token_id)
             else:
-                token = await purgatory.resolve(token_id, body["human_input"], self.username())
+                token = await agent.resolve(token_id, body["human_input"], self.who())
         except NotPending as error:
             raise ApiError(
                 409, "not_pending", str(error), token=error.token.as_protocol()
@@ -74,7 +55,7 @@ class PendingHandler(PurgatoryHandler):
     @allow_unauthenticated
     async def get(self, agent_id: str) -> None:
         await self.check_read_access()
-        pending = (await self.purgatory(agent_id)).pending()
+        pending = (await self.locate(agent_id)).pending()
         self.write_json({"pending": [token.as_protocol() for token in pending]})
 
 
@@ -82,8 +63,8 @@ class TokenHandler(PurgatoryHandler):
     @allow_unauthenticated
     async def get(self, agent_id: str, token_id: str) -> None:
         await self.check_read_access()
-        purgatory = await self.purgatory(agent_id)
-        self.write_json((await self.find_token(purgatory, token_id)).as_protocol())
+        agent = await self.locate(agent_id)
+        self.write_json((await self.find_token(agent, token_id)).as_protocol())
 
 
 class ResolveHandler(PurgatoryHandler):
@@ -93,11 +74,11 @@ class ResolveHandler(PurgatoryHandler):
     async def post(  # type: ignore[override]
         self, agent_id: str, token_id: str
     ) -> None:
-        purgatory = await self.purgatory(agent_id)
+        agent = await self.locate(agent_id)
         body = self.json_body()
         if not isinstance(body, dict) or "human_input" not in body:
             raise ApiError(400, "bad_request", 'body must be {"human_input": ...}')
-        await self.settle(purgatory, token_id, body)
+        await self.settle(agent, token_id, body)
 
 
 class CancelHandler(PurgatoryHandler):
@@ -105,4 +86,4 @@ class CancelHandler(PurgatoryHandler):
     async def post(  # type: ignore[override]
         self, agent_id: str, token_id: str
     ) -> None:
-        await self.settle(await self.purgatory(agent_id), token_id, None)
+        await self.settle(await self.locate(agent_id), token_id, None)

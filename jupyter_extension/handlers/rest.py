@@ -15,8 +15,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_extension.handlers.base import MAX_LIMIT, ApiError, TerrariumAPIHandler
 from terrarium.errors import BadRequest, PerturbationError, RateLimited
 from terrarium.events import to_json
-from terrarium.flux import Ejected, FluxAgent
-from terrarium.perturbation import DEFAULT_PRIORITY, Perturbation
+from terrarium.flux import Ejected
+from terrarium.perturbation import DEFAULT_PRIORITY
 
 #: HTTP status for each refusal code of the Beam.
 STATUS_OF = {
@@ -40,11 +40,7 @@ class AgentHandler(TerrariumAPIHandler):
     @allow_unauthenticated
     async def get(self, agent_id: str) -> None:
         await self.check_read_access()
-        agent = await self.locate(agent_id)
-        if isinstance(agent, FluxAgent):
-            self.write_json(self.context.events.describe(self.context.registry.status(agent_id)))
-        else:
-            self.write_json(agent.status())
+        self.write_json((await self.locate(agent_id)).status())
 
 
 class EventsHandler(TerrariumAPIHandler):
@@ -57,10 +53,7 @@ class EventsHandler(TerrariumAPIHandler):
         since = self.since()
         limit = self.query_integer("limit", 1, MAX_LIMIT)
         epoch = self.get_query_argument("epoch", None, strip=False)
-        if isinstance(agent, FluxAgent):
-            replay = agent.mirror.replay(since, limit, epoch)
-        else:
-            replay = await agent.replay(since, limit, epoch)
+        replay = await agent.replay(since, limit, epoch)
         gap = b"null" if replay.gap is None else b'{"from":%d,"to":%d}' % replay.gap
         tail = b',"epoch":' + to_json(replay.epoch).encode()
         if replay.reset:
@@ -87,33 +80,20 @@ class PerturbRestHandler(TerrariumAPIHandler):
             if not self.context.rest_bucket(self.rate_key()).take():
                 raise RateLimited(f"more than {self.context.perturb_rate_limit:g} requests/s")
             priority = DEFAULT_PRIORITY if body.get("priority") is None else body["priority"]
-            if isinstance(agent, FluxAgent):
-                perturbation = agent.submit(
-                    body["data"], priority=priority, timeout=body.get("timeout"), by=self.username()
-                )
-                assert perturbation.future is not None
-                perturbation_id, future = perturbation.id, perturbation.future
-                priority = perturbation.priority
-            else:
-                # Checked here, so a bad request is refused before it travels to the owner.
-                priority = Perturbation.check_priority(priority)
-                routed = agent.perturb(
-                    body["data"],
-                    priority=priority,
-                    timeout=Perturbation.check_timeout(body.get("timeout")),
-                    by=self.username(),
-                )
-                perturbation_id, future = routed.perturbation_id, routed.future
+            submitted = agent.perturb(
+                body["data"], priority=priority, timeout=body.get("timeout"), by=self.who()
+            )
+            perturbation_id = submitted.perturbation_id
             self.context.audit(
                 {
                     "agent_id": agent.id,
                     "perturbation_id": perturbation_id,
-                    "priority": priority,
-                    "by": self.username(),
+                    "priority": submitted.priority,
+                    "by": self.who(),
                     "via": "rest",
                 }
             )
-            output: Any = await future
+            output: Any = await submitted.future
         except PerturbationError as error:
             raise ApiError(STATUS_OF.get(error.code, 500), error.code, str(error)) from None
         if isinstance(output, Ejected):

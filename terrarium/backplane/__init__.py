@@ -1,8 +1,10 @@
-"""The Redis Streams backplane: the parts ``terrarium.redis_bus.RedisBus`` is made of.
+"""The Redis Streams backplane: the parts ``terrarium.backplane.bus.RedisBus`` is made of.
 
 Imported only when ``TerrariumApp.redis_url`` is set; the embedded default
 never imports Redis. One concern per module:
 
+- ``settings``: ``BackplaneSettings``, every knob of a replica in one place;
+- ``bus``: ``RedisBus``, which wires the parts below to a registry;
 - ``keys``: every Redis key name, under one namespace;
 - ``retry``: what counts as "Redis is away" and how long to wait before trying again;
 - ``writer``: the one task that appends to Redis, one pipeline per wake-up;
@@ -12,5 +14,6 @@ never imports Redis. One concern per module:
 - ``messages``: the command and reply shapes carried between replicas;
 - ``owner``: the owner's side of routed commands (a consumer group per agent);
 - ``router``: the caller's side (send, then wait for the reply);
-- ``tokens``: semaphore tokens kept in Redis.
+- ``tokens``: semaphore tokens kept in Redis;
+- ``availability``: telling observers an owner died, or came back.
 """

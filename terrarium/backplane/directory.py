@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +99,7 @@ class AgentEntry:
 
 
 def entry_record(
-    owner: str, status: dict[str, Any], perturbation_timeout: float, now: float | None = None
+    owner: str, status: Mapping[str, Any], perturbation_timeout: float, now: float | None = None
 ) -> str:
     return to_json(
         {

@@ -39,8 +39,8 @@ from terrarium.errors import (
     RateLimited,
 )
 from terrarium.events import to_json
-from terrarium.purgatory import NotPending, UnknownToken
-from terrarium.semaphore import SemaphoreToken
+from terrarium.purgatory.decisions import NotPending, UnknownToken
+from terrarium.purgatory.tokens import SemaphoreToken
 
 CommandKind = Literal["perturb", "resolve", "cancel"]
 ReplyKind = Literal["result", "semaphore", "token", "error"]

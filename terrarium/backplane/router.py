@@ -23,11 +23,11 @@ from terrarium.backplane.keys import Keys
 from terrarium.backplane.messages import Command, CommandKind, Reply, error_of
 from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff
 from terrarium.backplane.streams import last_id
-from terrarium.bus import Routed
 from terrarium.errors import AgentUnavailable, PerturbationTimeout
 from terrarium.flux import Ejected
 from terrarium.perturbation import new_perturbation_id
-from terrarium.semaphore import SemaphoreToken
+from terrarium.purgatory.tokens import SemaphoreToken
+from terrarium.served import Submitted
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Router:
         timeout: float | None,
         by: str | None,
         default_timeout: float,
-    ) -> Routed:
+    ) -> Submitted:
         """Route a perturbation; its future settles as a local one's would."""
         loop = asyncio.get_running_loop()
         request = new_perturbation_id()
@@ -89,7 +89,7 @@ class Router:
         sending = loop.create_task(self._send(agent_id, command, future))
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
-        return Routed(request, future)
+        return Submitted(request, priority, future, future.add_done_callback)
 
     async def request(
         self, agent_id: str, kind: CommandKind, body: dict[str, Any], within: float

@@ -58,7 +58,7 @@ import redis.asyncio as aioredis
 
 from terrarium.backplane.keys import Keys
 from terrarium.backplane.retry import CONNECTION_ERRORS, Backoff, cancel_and_wait, client_retry
-from terrarium.semaphore import SemaphoreToken
+from terrarium.purgatory.tokens import SemaphoreToken
 
 log = logging.getLogger(__name__)
 

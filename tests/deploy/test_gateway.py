@@ -141,7 +141,8 @@ def test_the_rendered_pod_serves_terrarium_and_passes_its_probes(tmp_path: Path)
         health = f"http://127.0.0.1:{port}{server.health_path}"
         wait_until(proc, lambda: http_get(health, token)[0] == 200, log, "the health route")
         _, payload = http_get(health, token)
-        assert payload["status"] == "ok" and payload["agents"] == 4  # demoAgents from the config
+        # demoAgents from the config: four agents and the four stages of the demo pipeline
+        assert payload["status"] == "ok" and payload["agents"] == 8
         # Observing is private: a bare GET (an httpGet probe) is refused...
         assert http_get(health)[0] == 403
         # ...so the operator renders an exec probe that sends the token, and it passes.

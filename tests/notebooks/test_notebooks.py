@@ -26,14 +26,17 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
 EXPECTED = (
+    "living_pipeline.ipynb",
     "perturbation_experiment.ipynb",
     "purgatory.ipynb",
     "tour.ipynb",
     "your_own_agent.ipynb",
 )
 CHECK, IGNORE = "nbval-check-output", "nbval-ignore-output"
-WIDGETS = re.compile(r"^(AgentView|Terrarium|PerturbConsole|PurgatoryPanel)\(", re.MULTILINE)
-#: The whole nbval run: four kernels and about forty cells (each cell has its own 120 s).
+WIDGETS = re.compile(
+    r"^(AgentView|Terrarium|PerturbConsole|PurgatoryPanel|Pipeline)\(", re.MULTILINE
+)
+#: The whole nbval run: five kernels and about fifty cells (each cell has its own 120 s).
 RUN_TIMEOUT = 600
 
 

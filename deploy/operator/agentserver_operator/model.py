@@ -62,7 +62,7 @@ class Knob:
     enum: tuple[str, ...] | None = None
 
 
-#: ``spec.settings``, in the order of the README's traits table.
+#: ``spec.settings``: the ``TerrariumApp`` traits a deployment may set (docs/configuration.md).
 SETTINGS: tuple[Knob, ...] = (
     Knob("historySize", "history_size", "integer", 100, "events each mirror keeps for replay", 0),
     Knob(
