@@ -206,13 +206,9 @@ PerturbErrorCode = Literal[
 ]
 PERTURB_ERROR_CODES: Final[tuple[str, ...]] = get_args(PerturbErrorCode)
 
+#: Every code of an error body: the Beam's, and the routes' own.
 ErrorCode = Literal[
-    "bad_request",
-    "queue_full",
-    "rate_limited",
-    "timeout",
-    "agent_error",
-    "agent_unavailable",
+    PerturbErrorCode,
     "unknown_agent",
     "unknown_token",
     "unknown_pipeline",

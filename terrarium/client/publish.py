@@ -31,7 +31,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Generator
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -99,47 +99,48 @@ class _SourceObserver:
         self._publication.close()
 
 
-class Publication:
-    """A kernel agent served through a server, for as long as this handle is open.
+class _Handle:
+    """What both publications share: a task on the kernel's loop and a ``ready`` future.
 
-    ``await publication`` (or ``await publication.ready()``) waits until the
-    server has registered it and raises the server's refusal (``ServerError``
-    409 when the id is taken). ``close()`` / ``await aclose()`` / leaving
-    ``async with`` unpublishes it.
+    ``await`` it (or ``ready()``) to wait until the server serves what is
+    published, ``close()`` / ``await aclose()`` / leaving ``async with`` to
+    unpublish. Subclasses name themselves (``what``), say the word of their
+    live state (``live``) and run the socket work in ``_run``.
     """
 
-    def __init__(self, client: PublishingClient, agent: FluxAgent) -> None:
-        if not isinstance(agent, FluxAgent):
-            raise TypeError(f"publish() needs a FluxAgent, not {type(agent).__name__}")
-        self.client = client
-        self.agent = agent
+    #: The word ``state`` says while the publication is served.
+    live = "published"
+
+    def __init__(self) -> None:
         #: Why the publication failed or ended early, if it did.
         self.error: BaseException | None = None
-        self._outbox: asyncio.Queue[str] = asyncio.Queue()
-        self._held = False
-        self._calls: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
-        #: Where the server's answers to ``pipeline`` frames go, on a socket that carries one.
-        self.pipeline_answers: asyncio.Queue[dict[str, Any]] | None = None
 
-    def __repr__(self) -> str:
-        return f"<Publication {self.agent.id} on {self.client.server.url}: {self.state}>"
+    @property
+    def what(self) -> str:
+        """What is published, for messages."""
+        raise NotImplementedError
+
+    @property
+    def task_name(self) -> str:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        raise NotImplementedError
 
     @property
     def state(self) -> str:
-        """``connecting``, ``published``, ``failed`` or ``closed``."""
+        """``connecting``, the live word (``published``, ``listed``), ``failed`` or ``closed``."""
         if self._task is None or self._ready is None:
             return "closed"
         if not self._ready.done():
             return "connecting"
         if self._ready.cancelled() or self._ready.exception() is not None:
             return "failed"
-        return "closed" if self._task.done() else "published"
+        return "closed" if self._task.done() else self.live
 
-    # -- life cycle ----------------------------------------------------------------
-
-    def start(self) -> Publication:
+    def start(self) -> Self:
         """Start publishing as a task on the running loop (a kernel's, in a notebook)."""
         try:
             loop = asyncio.get_running_loop()
@@ -151,27 +152,27 @@ class Publication:
             raise RuntimeError("this publication was already started")
         self._ready = loop.create_future()
         self._ready.add_done_callback(self._report)
-        self._task = loop.create_task(self._run(), name=f"terrarium-publish-{self.agent.id}")
+        self._task = loop.create_task(self._run(), name=self.task_name)
         return self
 
-    async def ready(self) -> Publication:
-        """Wait until the server serves the agent; raises why it will not."""
+    async def ready(self) -> Self:
+        """Wait until the server serves it; raises why it will not."""
         if self._ready is None:
             raise RuntimeError("start() the publication first")
         await asyncio.shield(self._ready)
         return self
 
-    def __await__(self) -> Generator[Any, None, Publication]:
+    def __await__(self) -> Generator[Any, None, Self]:
         return self.ready().__await__()
 
-    async def __aenter__(self) -> Publication:
+    async def __aenter__(self) -> Self:
         return await self.ready()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     def close(self) -> None:
-        """Unpublish: close the socket (the server removes its proxy). Returns at once."""
+        """Unpublish: close the socket (the server lets go of it). Returns at once."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
         if self._ready is not None and not self._ready.done():
@@ -191,7 +192,40 @@ class Publication:
         # Mark the outcome as seen, and say it: a sync cell may never await it.
         error = None if ready.cancelled() else ready.exception()
         if error is not None:
-            log.warning("terrarium: publishing %r failed: %s", self.agent.id, error)
+            log.warning("terrarium: publishing %s failed: %s", self.what, error)
+
+
+class Publication(_Handle):
+    """A kernel agent served through a server, for as long as this handle is open.
+
+    ``await publication`` (or ``await publication.ready()``) waits until the
+    server has registered it and raises the server's refusal (``ServerError``
+    409 when the id is taken). ``close()`` / ``await aclose()`` / leaving
+    ``async with`` unpublishes it.
+    """
+
+    def __init__(self, client: PublishingClient, agent: FluxAgent) -> None:
+        if not isinstance(agent, FluxAgent):
+            raise TypeError(f"publish() needs a FluxAgent, not {type(agent).__name__}")
+        super().__init__()
+        self.client = client
+        self.agent = agent
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._held = False
+        self._calls: set[asyncio.Task[None]] = set()
+        #: Where the server's answers to ``pipeline`` frames go, on a socket that carries one.
+        self.pipeline_answers: asyncio.Queue[dict[str, Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Publication {self.agent.id} on {self.client.server.url}: {self.state}>"
+
+    @property
+    def what(self) -> str:
+        return repr(self.agent.id)
+
+    @property
+    def task_name(self) -> str:
+        return f"terrarium-publish-{self.agent.id}"
 
     # -- the socket ----------------------------------------------------------------
 
@@ -315,7 +349,7 @@ class PipelineRefused(Exception):
         super().__init__(f"{code}: {message}")
 
 
-class PipelinePublication:
+class PipelinePublication(_Handle):
     """A kernel pipeline served through a server, for as long as this handle is open.
 
     Every stage is published as ``publish(agent)`` publishes one (a socket
@@ -350,94 +384,41 @@ class PipelinePublication:
         agents = [stage for stage in stages if isinstance(stage, FluxAgent)]
         if len(agents) != len(stages):
             raise TypeError("only FluxAgent stages can be published")
+        super().__init__()
         self.client = client
         self.pipeline = pipeline
         self.interval = interval
         self.answer_timeout = answer_timeout
         #: One publication per stage, upstream first; the first carries the pipeline.
         self.stages = [Publication(client, agent) for agent in agents]
-        #: Why the publication failed or ended early, if it did.
-        self.error: BaseException | None = None
         #: ``pipeline`` frames the server has listed.
         self.listed = 0
-        self._task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         url = self.client.server.url
         return f"<PipelinePublication {self.pipeline.id} on {url}: {self.state}>"
 
+    live = "listed"
+
     @property
-    def state(self) -> str:
-        """``connecting``, ``listed``, ``failed`` or ``closed``."""
-        if self._task is None or self._ready is None:
-            return "closed"
-        if not self._ready.done():
-            return "connecting"
-        if self._ready.cancelled() or self._ready.exception() is not None:
-            return "failed"
-        return "closed" if self._task.done() else "listed"
+    def what(self) -> str:
+        return f"pipeline {self.pipeline.id!r}"
 
-    # -- life cycle ----------------------------------------------------------------
-
-    def start(self) -> PipelinePublication:
-        """Start publishing as a task on the running loop (a kernel's, in a notebook)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise RuntimeError(
-                "publish() runs on an event loop: call it in a notebook cell or in async code"
-            ) from None
-        if self._task is not None:
-            raise RuntimeError("this publication was already started")
-        self._ready = loop.create_future()
-        self._ready.add_done_callback(self._report)
-        self._task = loop.create_task(
-            self._run(), name=f"terrarium-publish-pipeline-{self.pipeline.id}"
-        )
-        return self
-
-    async def ready(self) -> PipelinePublication:
-        """Wait until the server lists the pipeline; raises why it will not."""
-        if self._ready is None:
-            raise RuntimeError("start() the publication first")
-        await asyncio.shield(self._ready)
-        return self
-
-    def __await__(self) -> Generator[Any, None, PipelinePublication]:
-        return self.ready().__await__()
-
-    async def __aenter__(self) -> PipelinePublication:
-        return await self.ready()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    @property
+    def task_name(self) -> str:
+        return f"terrarium-publish-pipeline-{self.pipeline.id}"
 
     def close(self) -> None:
         """Unpublish every stage (the server drops the pipeline and them). Returns at once."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        if self._ready is not None and not self._ready.done():
-            self._ready.cancel()
+        super().close()
         for stage in self.stages:
             stage.close()
 
-    async def aclose(self) -> None:
-        """Unpublish and wait until every socket is closed."""
-        self.close()
-        await self.wait_closed()
-
     async def wait_closed(self) -> None:
-        """Wait until the publication ends (closed here, by the server, or the network)."""
-        if self._task is not None:
-            await asyncio.wait([self._task])
+        """Wait until the publication and every stage's socket are closed."""
+        await super().wait_closed()
         for stage in self.stages:
             await stage.wait_closed()
-
-    def _report(self, ready: asyncio.Future[None]) -> None:
-        error = None if ready.cancelled() else ready.exception()
-        if error is not None:
-            log.warning("terrarium: publishing pipeline %r failed: %s", self.pipeline.id, error)
 
     # -- the stages and the pipeline frames -----------------------------------------
 
