@@ -38,12 +38,9 @@ def serve_notebooks(home: Path, *, demo_agents: bool) -> Iterator[LabProcess]:
     root = home / "notebooks"
     shutil.copytree(NOTEBOOKS, root)
     process = LabProcess(home, root_dir=root, demo_agents=demo_agents)
-    try:
-        process.start()
+    with process:  # started, and stopped however the tests end
         process.wait_healthy()
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

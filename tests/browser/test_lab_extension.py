@@ -327,12 +327,9 @@ def lab_without_server_extension(
     chromium: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LabProcess]:
     process = LabWithoutServerExtension(tmp_path_factory.mktemp("lab-without-terrarium"))
-    try:
-        process.start()
+    with process:  # started, and stopped however the tests end
         process.wait_healthy()
         yield process
-    finally:
-        process.stop()
 
 
 async def test_without_the_server_extension_the_panel_says_it_is_not_reachable(

@@ -168,12 +168,9 @@ class BacklogLab(LabProcess):
 def backlog_lab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabProcess]:
     home = tmp_path_factory.mktemp("backlog-lab")
     process = BacklogLab(home)
-    try:
-        process.start()
+    with process:  # started, and stopped however the tests end
         process.wait_healthy()
         yield process
-    finally:
-        process.stop()
 
 
 async def test_the_dashboard_draws_the_requests_pipeline_and_a_stage_aims_the_beam(
